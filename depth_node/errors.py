@@ -1,0 +1,31 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Typed exceptions raised by the ROS-free core.
+
+The node catches these, logs one clear (throttled) line, drops the frame and
+counts the reason; nothing in the core logs or prints.
+"""
+
+
+class DepthNodeError(Exception):
+    """Base class of every error the core raises on purpose."""
+
+
+class BadImageError(DepthNodeError, ValueError):
+    """An image message that cannot be turned into an RGB array."""
+
+
+class BadCameraInfoError(DepthNodeError, ValueError):
+    """A CameraInfo message whose intrinsics cannot be used."""
+
+
+class ModelLoadError(DepthNodeError, RuntimeError):
+    """A checkpoint that cannot be loaded; the message says what to pass instead."""
+
+
+class UnsupportedModelError(ModelLoadError):
+    """A checkpoint that loads but does not predict metric depth."""
+
+
+class ParameterValueError(DepthNodeError, ValueError):
+    """A parameter value outside its allowed set."""

@@ -1,0 +1,213 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Camera intrinsics, rays and point-cloud packing, without rclpy.
+
+Conventions: REP 103 optical frame (x right, y down, z forward) and REP 118
+depth (metres along the optical axis, z). A pixel (u, v) at depth z is the point
+``x = (u - cx) z / fx, y = (v - cy) z / fy, z``. Invalid points are NaN (REP 117).
+"""
+
+from dataclasses import dataclass
+import math
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from .conversions import bytes_of, POINTFIELD_FLOAT32
+from .errors import BadCameraInfoError
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics of an image of ``width`` x ``height`` pixels."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+
+    def scaled(self, width: int, height: int) -> 'Intrinsics':
+        """Return the intrinsics of the same camera resampled to ``width`` x ``height``.
+
+        Pixel centres are kept aligned (the convention of ``cv2.resize`` and of
+        ``align_corners=False`` interpolation): ``c' = (c + 0.5) s - 0.5``.
+        """
+        if (width, height) == (self.width, self.height):
+            return self
+        sx, sy = width / self.width, height / self.height
+        return Intrinsics(width, height, self.fx * sx, self.fy * sy,
+                          (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5)
+
+    def k(self) -> Tuple[float, ...]:
+        """Row-major 3x3 camera matrix."""
+        return (self.fx, 0.0, self.cx, 0.0, self.fy, self.cy, 0.0, 0.0, 1.0)
+
+    def p(self) -> Tuple[float, ...]:
+        """Row-major 3x4 projection matrix of this (rectified, monocular) camera."""
+        return (self.fx, 0.0, self.cx, 0.0, 0.0, self.fy, self.cy, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+def intrinsics_from_camera_info(msg) -> Intrinsics:
+    """Intrinsics of the image described by a CameraInfo message.
+
+    Uses P (the rectified camera, as depth_image_proc and image_geometry do) and
+    falls back to K only where P is all zero; applies binning and ROI so the
+    result describes the image as published. Raises BadCameraInfoError for
+    uncalibrated or non-finite values.
+    """
+    width, height = int(msg.width), int(msg.height)
+    p = [float(v) for v in msg.p]
+    k = [float(v) for v in msg.k]
+    if any(v != 0.0 for v in p):
+        fx, fy, cx, cy = p[0], p[5], p[2], p[6]
+        source = 'P'
+    else:
+        fx, fy, cx, cy = k[0], k[4], k[2], k[5]
+        source = 'K'
+    values = (fx, fy, cx, cy)
+    if not all(math.isfinite(v) for v in values):
+        raise BadCameraInfoError(f'camera_info {source} has non-finite values: {values}')
+    if fx <= 0.0 or fy <= 0.0:
+        raise BadCameraInfoError(
+            f'camera_info {source} has no focal length (fx={fx}, fy={fy}): uncalibrated camera')
+    if width <= 0 or height <= 0:
+        raise BadCameraInfoError(f'camera_info has no image size ({width}x{height})')
+    bx = max(int(getattr(msg, 'binning_x', 0)), 1)
+    by = max(int(getattr(msg, 'binning_y', 0)), 1)
+    roi = getattr(msg, 'roi', None)
+    ox = oy = 0
+    if roi is not None and int(roi.width) > 0 and int(roi.height) > 0 and (
+            int(roi.width), int(roi.height)) != (width, height):
+        ox, oy = int(roi.x_offset), int(roi.y_offset)
+        width, height = int(roi.width), int(roi.height)
+    if bx > 1 or by > 1 or ox or oy or (width, height) != (int(msg.width), int(msg.height)):
+        return Intrinsics(width // bx, height // by, fx / bx, fy / by,
+                          (cx - ox) / bx, (cy - oy) / by)
+    return Intrinsics(width, height, fx, fy, cx, cy)
+
+
+def check_image_size(intr: Intrinsics, width: int, height: int) -> None:
+    """Raise BadCameraInfoError if ``intr`` describes another resolution than the image."""
+    if (intr.width, intr.height) != (width, height):
+        raise BadCameraInfoError(
+            f'camera_info is for {intr.width}x{intr.height} but the image is {width}x{height}')
+
+
+class RayGrid:
+    """Per-pixel ray directions ``((u - cx)/fx, (v - cy)/fy)`` for one camera and stride.
+
+    Computed once per camera; back-projection is then two multiplications per
+    pixel. ``points(z)`` returns an ``H' x W' x 3`` float32 array.
+    """
+
+    def __init__(self, intr: Intrinsics, stride: int = 1):
+        self.intrinsics = intr
+        self.stride = int(stride)
+        u = np.arange(0, intr.width, self.stride, dtype=np.float64)
+        v = np.arange(0, intr.height, self.stride, dtype=np.float64)
+        self.x = ((u - intr.cx) / intr.fx).astype(np.float32)[None, :]
+        self.y = ((v - intr.cy) / intr.fy).astype(np.float32)[:, None]
+        self.shape = (v.size, u.size)
+
+    def matches(self, intr: Intrinsics, stride: int) -> bool:
+        """Whether this grid was built for ``intr`` and ``stride``."""
+        return self.intrinsics == intr and self.stride == int(stride)
+
+    def points_into(self, out: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Write x, y, z of depth ``z`` (already strided) into ``out[..., :3]``."""
+        np.multiply(self.x, z, out=out[..., 0])
+        np.multiply(self.y, z, out=out[..., 1])
+        out[..., 2] = z
+        return out
+
+
+def backproject(depth: np.ndarray, intr: Intrinsics) -> np.ndarray:
+    """Back-project a full-resolution depth map to ``H x W x 3`` float32 points."""
+    return RayGrid(intr).points_into(np.empty(depth.shape + (3,), np.float32), depth)
+
+
+@dataclass
+class CloudData:
+    """Everything a sensor_msgs/PointCloud2 needs besides the header."""
+
+    height: int
+    width: int
+    fields: Sequence[Tuple[str, int, int, int]]  # (name, offset, datatype, count)
+    point_step: int
+    row_step: int
+    data: object  # array.array('B')
+    is_dense: bool
+
+
+def pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Pack ``... x 3`` uint8 RGB into PCL's float32 rgb (the bytes of uint32 0x00RRGGBB)."""
+    rgb = rgb.astype(np.uint32, copy=False)
+    value = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    return value.view(np.float32)
+
+
+class CloudBuilder:
+    """Builds PointCloud2 data from depth maps, reusing rays while the camera is unchanged."""
+
+    def __init__(self):
+        self._grid: Optional[RayGrid] = None
+
+    def grid(self, intr: Intrinsics, stride: int) -> RayGrid:
+        """Return the cached RayGrid for ``intr`` and ``stride``, rebuilding it on change."""
+        if self._grid is None or not self._grid.matches(intr, stride):
+            self._grid = RayGrid(intr, stride)
+        return self._grid
+
+    def build(self, depth: np.ndarray, intr: Intrinsics, rgb: Optional[np.ndarray] = None, *,
+              stride: int = 1, organized: bool = True, min_depth: float = 0.0,
+              max_depth: float = 0.0) -> CloudData:
+        """Back-project ``depth`` (metres, NaN/<=0 invalid) into cloud data.
+
+        ``rgb`` (``H x W x 3`` uint8, or ``H x W x C`` with ``rgb_order`` applied by
+        the caller) adds a packed rgb field. Points outside
+        ``[min_depth, max_depth]`` (``max_depth`` 0 = no limit) are invalid: NaN in
+        an organized cloud, left out of a dense one.
+        """
+        grid = self.grid(intr, stride)
+        s = grid.stride
+        z = depth[::s, ::s] if s > 1 else depth
+        if rgb is not None and s > 1:
+            rgb = rgb[::s, ::s]
+        with np.errstate(invalid='ignore'):
+            valid = z > max(min_depth, 0.0)
+            if max_depth > 0.0:
+                valid &= z <= max_depth
+        nf = 4 if rgb is not None else 3
+        names = ('x', 'y', 'z', 'rgb')[:nf]
+        fields = [(name, 4 * i, POINTFIELD_FLOAT32, 1) for i, name in enumerate(names)]
+        point_step = 4 * nf
+        if organized:
+            out = np.empty(grid.shape + (nf,), dtype=np.float32)
+            # NaN depth propagates to x and y through the multiplication.
+            grid.points_into(out, np.where(valid, z, np.float32(np.nan)))
+            if rgb is not None:
+                _pack_rgb_into(out, rgb)
+            height, width = grid.shape
+            return CloudData(height, width, fields, point_step, point_step * width,
+                             bytes_of(out), is_dense=False)
+        zv = z[valid]
+        out = np.empty((zv.size, nf), dtype=np.float32)
+        np.multiply(np.broadcast_to(grid.x, grid.shape)[valid], zv, out=out[:, 0])
+        np.multiply(np.broadcast_to(grid.y, grid.shape)[valid], zv, out=out[:, 1])
+        out[:, 2] = zv
+        if rgb is not None:
+            _pack_rgb_into(out, rgb[valid])
+        return CloudData(1, zv.size, fields, point_step, point_step * zv.size,
+                         bytes_of(out), is_dense=True)
+
+
+def _pack_rgb_into(out: np.ndarray, rgb: np.ndarray) -> None:
+    """Write packed rgb into the 4th float of each point of ``out``, byte by byte."""
+    raw = out.view(np.uint8).reshape(out.shape[:-1] + (out.shape[-1] * 4,))
+    # little-endian uint32 0x00RRGGBB: bytes B, G, R, 0
+    raw[..., 12] = rgb[..., 2]
+    raw[..., 13] = rgb[..., 1]
+    raw[..., 14] = rgb[..., 0]
+    raw[..., 15] = 0

@@ -1,0 +1,136 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The node's parameters as one pure-Python table.
+
+The rclpy node declares exactly these (with a ``ParameterDescriptor`` each);
+``config/depth_node.yaml``, the launch file and README are checked against this
+table by the tests, so code, YAML and documentation cannot drift apart.
+"""
+
+from dataclasses import dataclass
+import math
+from typing import Any, Optional, Tuple
+
+from .errors import ParameterValueError
+
+DEFAULT_MODEL = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
+
+DEVICE_CHOICES = ('auto', 'cpu', 'cuda', 'cuda:N')
+PRECISION_CHOICES = ('auto', 'fp32', 'fp16', 'bf16')
+INPUT_QOS_CHOICES = ('auto', 'reliable', 'best_effort')
+DEPTH_ENCODING_CHOICES = ('32FC1', '16UC1')
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One declared parameter: name, type, default, unit-bearing description."""
+
+    name: str
+    type: str  # 'string' | 'double' | 'integer' | 'bool'
+    default: Any
+    description: str
+    read_only: bool = False
+    range: Optional[Tuple[float, float]] = None
+    choices: Optional[Tuple[str, ...]] = None
+
+
+PARAMETERS = (
+    ParameterSpec(
+        'model', 'string', DEFAULT_MODEL,
+        'Hugging Face model id or local checkpoint directory of a metric depth model '
+        '(Depth Anything V2 metric, ZoeDepth, Depth Pro). Loaded once at start.',
+        read_only=True),
+    ParameterSpec(
+        'device', 'string', 'auto',
+        "Inference device: 'auto' (CUDA when present, else CPU), 'cpu', 'cuda' or 'cuda:N'.",
+        read_only=True, choices=DEVICE_CHOICES),
+    ParameterSpec(
+        'precision', 'string', 'auto',
+        "Network precision: 'auto' (fp16 on CUDA, bf16 where the model needs it, fp32 on "
+        "CPU), 'fp32', 'fp16' or 'bf16'.",
+        read_only=True, choices=PRECISION_CHOICES),
+    ParameterSpec(
+        'compile', 'bool', False,
+        'Run the network through torch.compile (one-off warm-up cost at start, see README).',
+        read_only=True),
+    ParameterSpec(
+        'rate', 'double', 10.0,
+        'Maximum output rate in Hz; 0 = every frame as fast as the network allows. '
+        'Can be changed at run time.',
+        range=(0.0, 1000.0)),
+    ParameterSpec(
+        'input_qos', 'string', 'auto',
+        "Reliability of the image and camera_info subscriptions: 'auto' (match the "
+        "publisher), 'reliable' or 'best_effort'.",
+        read_only=True, choices=INPUT_QOS_CHOICES),
+    ParameterSpec(
+        'depth_encoding', 'string', '32FC1',
+        "Encoding of depth/image: '32FC1' (metres, NaN invalid) or '16UC1' (millimetres, "
+        '0 invalid), as REP 118.',
+        choices=DEPTH_ENCODING_CHOICES),
+    ParameterSpec(
+        'focal_scaling', 'bool', True,
+        "Rescale the prediction by the camera's focal length over the network's training "
+        'focal length (both at the network input resolution).'),
+    ParameterSpec(
+        'reference_focal', 'double', 0.0,
+        "Training focal length in pixels at the network input resolution; 0 = the "
+        "checkpoint's own value (README, Models).",
+        range=(0.0, 100000.0)),
+    ParameterSpec(
+        'publish_points', 'bool', True,
+        'Publish the sensor_msgs/PointCloud2 on points.'),
+    ParameterSpec(
+        'points.rgb', 'bool', True,
+        'Add a packed rgb float32 field (PCL/RViz convention) to the cloud.'),
+    ParameterSpec(
+        'points.stride', 'integer', 1,
+        'Keep every Nth pixel in u and v for the cloud (1 = full resolution).',
+        range=(1, 64)),
+    ParameterSpec(
+        'points.organized', 'bool', True,
+        'Organized cloud (height x width, NaN for invalid, is_dense false) like '
+        'depth_image_proc; false gives a dense cloud of the valid points only.'),
+    ParameterSpec(
+        'min_depth', 'double', 0.0,
+        'Points closer than this (metres) are left out of the cloud (NaN when organized).',
+        range=(0.0, 1000.0)),
+    ParameterSpec(
+        'max_depth', 'double', 0.0,
+        'Points farther than this (metres) are left out of the cloud; 0 = no limit.',
+        range=(0.0, 1000.0)),
+)
+
+PARAMETERS_BY_NAME = {p.name: p for p in PARAMETERS}
+
+
+def check_choice(name: str, value: str, choices: Tuple[str, ...]) -> str:
+    """Return ``value`` if it is one of ``choices`` (``cuda:N`` matches ``cuda:<int>``)."""
+    if value in choices:
+        return value
+    if 'cuda:N' in choices and value.startswith('cuda:') and value[5:].isdigit():
+        return value
+    raise ParameterValueError(
+        f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+
+
+def check_parameter(name: str, value: Any) -> Any:
+    """Validate one parameter value against the table; raise ParameterValueError.
+
+    Used by the node's set-parameters callback, so values from YAML, the command
+    line and run-time ``set_parameters`` are checked the same way.
+    """
+    spec = PARAMETERS_BY_NAME.get(name)
+    if spec is None:
+        return value
+    if spec.choices is not None:
+        return check_choice(name, str(value), spec.choices)
+    if spec.type in ('double', 'integer'):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParameterValueError(f'{name} must be a number; got {value!r}')
+        if not math.isfinite(float(value)):
+            raise ParameterValueError(f'{name} must be finite; got {value!r}')
+        if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
+            raise ParameterValueError(
+                f'{name} must be within [{spec.range[0]}, {spec.range[1]}]; got {value!r}')
+    return value

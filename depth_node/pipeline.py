@@ -1,0 +1,83 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""One frame through the whole ROS-free path: image -> metric depth -> message payloads.
+
+The node, the benchmark and the offline tools all call this, so there is one
+copy of the preprocessing, scaling and point code.
+"""
+
+from dataclasses import dataclass
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .conversions import depth_to_image_fields, rgb_from_array
+from .geometry import CloudBuilder, CloudData, Intrinsics
+from .models.base import DepthModel
+
+
+@dataclass
+class OutputOptions:
+    """What to produce besides the depth map (mirrors the node's parameters)."""
+
+    focal_scaling: bool = True
+    depth_encoding: str = '32FC1'
+    publish_points: bool = True
+    points_rgb: bool = True
+    points_stride: int = 1
+    points_organized: bool = True
+    min_depth: float = 0.0
+    max_depth: float = 0.0
+
+
+@dataclass
+class FrameResult:
+    """Depth in metres plus the encoded payloads of the output messages."""
+
+    depth: np.ndarray
+    depth_encoding: str
+    depth_step: int
+    depth_data: object
+    cloud: Optional[CloudData]
+    timings: dict
+
+
+class DepthPipeline:
+    """Runs a :class:`DepthModel` on frames and encodes depth image and cloud payloads."""
+
+    def __init__(self, model: DepthModel):
+        self.model = model
+        self.clouds = CloudBuilder()
+
+    def depth(self, pixels: np.ndarray, rgb_order: Sequence[int], intr: Optional[Intrinsics],
+              focal_scaling: bool = True, timings: Optional[dict] = None) -> np.ndarray:
+        """Metric depth for one image; ``intr`` None or ``focal_scaling`` False skips scaling."""
+        focal = (intr.fx, intr.fy) if (intr is not None and focal_scaling) else None
+        return self.model.predict(pixels, rgb_order, focal=focal, timings=timings)
+
+    def encode(self, depth: np.ndarray, pixels: np.ndarray, rgb_order: Sequence[int],
+               intr: Intrinsics, opts: OutputOptions, timings: dict) -> FrameResult:
+        """Encode the depth image and (optionally) the cloud payloads, timing each."""
+        t0 = time.perf_counter()
+        encoding, step, data = depth_to_image_fields(depth, opts.depth_encoding)
+        t1 = time.perf_counter()
+        timings['depth_msg'] = (t1 - t0) * 1000.0
+        cloud = None
+        if opts.publish_points:
+            rgb = None
+            if opts.points_rgb:
+                rgb = pixels if (tuple(rgb_order) == (0, 1, 2) and pixels.shape[2] == 3) \
+                    else rgb_from_array(pixels, rgb_order)
+            cloud = self.clouds.build(depth, intr, rgb, stride=opts.points_stride,
+                                      organized=opts.points_organized,
+                                      min_depth=opts.min_depth, max_depth=opts.max_depth)
+            timings['cloud_msg'] = (time.perf_counter() - t1) * 1000.0
+        return FrameResult(depth, encoding, step, data, cloud, timings)
+
+    def process(self, pixels: np.ndarray, rgb_order: Sequence[int], intr: Intrinsics,
+                opts: OutputOptions) -> FrameResult:
+        """Depth and payloads for one frame, with per-stage timings in milliseconds."""
+        timings: dict = {}
+        depth = self.depth(pixels, rgb_order, intr, opts.focal_scaling, timings)
+        return self.encode(depth, pixels, rgb_order, intr, opts, timings)

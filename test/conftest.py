@@ -1,0 +1,43 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Shared fixtures: tiny checkpoints, a private ROS domain, sample images."""
+
+import os
+
+import pytest
+
+# Never reach for the Hugging Face Hub from tests, and keep DDS traffic on this host.
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+os.environ.setdefault('ROS_LOCALHOST_ONLY', '1')
+
+
+@pytest.fixture(scope='session')
+def tiny_da_dir(tmp_path_factory):
+    """A tiny metric Depth Anything checkpoint (indoor head, max_depth 20)."""
+    from tiny_models import make_depth_anything
+    return make_depth_anything(tmp_path_factory.mktemp('tiny_da'))
+
+
+@pytest.fixture(scope='session')
+def tiny_da_model(tiny_da_dir):
+    """The tiny checkpoint loaded on the CPU in fp32."""
+    from depth_node.models import load_model
+    return load_model(tiny_da_dir, 'cpu', 'fp32')
+
+
+@pytest.fixture(scope='session')
+def ros_domain_id():
+    """A ROS domain id private to this test session."""
+    return 100 + os.getpid() % 100
+
+
+@pytest.fixture
+def ros_context(ros_domain_id):
+    """An initialised rclpy Context on the private domain, shut down afterwards."""
+    rclpy = pytest.importorskip('rclpy')
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=ros_domain_id)
+    yield context
+    rclpy.try_shutdown(context=context)

@@ -1,0 +1,100 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Image and depth encodings without rclpy."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from depth_node.conversions import (cloud_to_structured, depth_to_image_fields, image_to_array,
+                                    image_fields_to_depth, rgb_from_array, unpack_rgb)
+from depth_node.errors import BadImageError
+
+
+def make_image(rgb: np.ndarray, encoding: str, pad: int = 0):
+    """A SimpleNamespace Image in ``encoding`` built from an RGB array, rows padded."""
+    conv = {
+        'rgb8': lambda a: a,
+        'bgr8': lambda a: a[..., ::-1],
+        'rgba8': lambda a: np.concatenate([a, np.full(a.shape[:2] + (1,), 255, np.uint8)], 2),
+        'bgra8': lambda a: np.concatenate(
+            [a[..., ::-1], np.full(a.shape[:2] + (1,), 255, np.uint8)], 2),
+        'mono8': lambda a: a[..., :1],
+    }[encoding]
+    arr = np.ascontiguousarray(conv(rgb))
+    h, w, c = arr.shape
+    rows = np.zeros((h, w * c + pad), np.uint8)
+    rows[:, :w * c] = arr.reshape(h, -1)
+    return SimpleNamespace(encoding=encoding, height=h, width=w, step=w * c + pad,
+                           is_bigendian=0, data=rows.tobytes())
+
+
+@pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8'])
+@pytest.mark.parametrize('pad', [0, 3])
+def test_color_encodings_give_rgb(encoding, pad):
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    pixels, order = image_to_array(make_image(rgb, encoding, pad))
+    out = rgb_from_array(pixels, order)
+    expected = np.repeat(rgb[..., :1], 3, axis=2) if encoding == 'mono8' else rgb
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_rgb8_is_zero_copy():
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    msg = make_image(rgb, 'rgb8')
+    pixels, _ = image_to_array(msg)
+    assert not pixels.flags.owndata
+
+
+@pytest.mark.parametrize('field,value,match', [
+    ('encoding', '32FC1', 'depth'),
+    ('encoding', '16UC1', 'depth'),
+    ('encoding', 'yuv422', 'unsupported'),
+    ('encoding', 'bayer_rggb8', 'unsupported'),
+    ('step', 10, 'smaller than one row'),
+    ('data', b'\x00' * 20, 'needs'),
+    ('height', 0, 'empty'),
+    ('width', 0, 'empty'),
+])
+def test_bad_images_raise(field, value, match):
+    msg = make_image(np.zeros((4, 6, 3), np.uint8), 'rgb8')
+    setattr(msg, field, value)
+    with pytest.raises(BadImageError, match=match):
+        image_to_array(msg)
+
+
+def test_depth_32fc1_round_trip_with_nan():
+    depth = np.array([[1.5, 0.0], [np.nan, 70.25]], np.float32)
+    enc, step, data = depth_to_image_fields(depth, '32FC1')
+    assert (enc, step, len(data)) == ('32FC1', 8, 16)
+    back = image_fields_to_depth(SimpleNamespace(encoding=enc, height=2, width=2, step=step,
+                                                 is_bigendian=0, data=data))
+    assert back[0, 0] == 1.5 and back[1, 1] == 70.25
+    assert np.isnan(back[0, 1]) and np.isnan(back[1, 0])
+
+
+def test_depth_16uc1_millimetres_zero_invalid():
+    depth = np.array([[1.2344, 0.0], [np.nan, 70.0]], np.float32)
+    enc, step, data = depth_to_image_fields(depth, '16UC1')
+    raw = np.frombuffer(data, '<u2').reshape(2, 2)
+    # 1234 mm; invalid and beyond 65.535 m both become 0 (REP 118)
+    np.testing.assert_array_equal(raw, [[1234, 0], [0, 0]])
+    assert step == 4 and enc == '16UC1'
+
+
+def test_cloud_structured_view_and_rgb_unpack():
+    from depth_node.geometry import CloudBuilder, Intrinsics
+    intr = Intrinsics(4, 3, 2.0, 2.0, 1.5, 1.0)
+    depth = np.full((3, 4), 2.0, np.float32)
+    rgb = np.arange(36, dtype=np.uint8).reshape(3, 4, 3)
+    cloud = CloudBuilder().build(depth, intr, rgb)
+    msg = SimpleNamespace(
+        fields=[SimpleNamespace(name=n, offset=o, datatype=t, count=c) for n, o, t, c in
+                cloud.fields],
+        height=cloud.height, width=cloud.width, point_step=cloud.point_step,
+        row_step=cloud.row_step, data=cloud.data, is_bigendian=False)
+    arr = cloud_to_structured(msg)
+    assert arr.shape == (3, 4)
+    np.testing.assert_array_equal(unpack_rgb(arr['rgb'].ravel()), rgb.reshape(-1, 3))
