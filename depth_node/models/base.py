@@ -1,0 +1,188 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The inference core shared by every model family.
+
+A :class:`DepthModel` wraps one transformers depth network and runs the whole
+path on the inference device: the uint8 image is uploaded once (pinned memory
+and a non-blocking copy on CUDA), resized and normalised there as the
+checkpoint's ``preprocessor_config.json`` says, run through the network under
+``torch.inference_mode``, brought to metric scale with the camera intrinsics,
+upsampled to the input size and downloaded once as float32 metres.
+
+Families subclass it and implement :meth:`preprocess` and :meth:`postprocess`.
+"""
+
+import contextlib
+import time
+import warnings
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+#: PIL resampling codes used in preprocessor configs -> torch interpolation modes.
+RESAMPLE_MODES = {0: 'nearest', 1: 'bilinear', 2: 'bilinear', 3: 'bicubic', 4: 'bilinear',
+                  5: 'bicubic'}
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Focal = Optional[Tuple[float, float]]
+
+
+def resize_like_pil(x: torch.Tensor, size: Tuple[int, int], resample: int) -> torch.Tensor:
+    """Resize a float ``N x C x H x W`` tensor of 0..255 values as PIL does for uint8 images.
+
+    Antialiased interpolation in torch uses PIL's filter (bicubic with a = -0.5,
+    support scaled when shrinking); the result is rounded and clamped back to
+    uint8 levels, because the reference processors resize uint8 PIL images.
+    """
+    mode = RESAMPLE_MODES.get(int(resample), 'bicubic')
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if mode == 'nearest':
+        return F.interpolate(x, size=size, mode='nearest')
+    y = F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
+    return y.round_().clamp_(0.0, 255.0)
+
+
+class DepthModel:
+    """One loaded metric depth network with its preprocessing and postprocessing."""
+
+    #: Family name shown in logs, README and the benchmark.
+    family = 'base'
+
+    def __init__(self, net: torch.nn.Module, processor: dict, *, model_id: str,
+                 device: torch.device, dtype: torch.dtype, compile_net: bool = False):
+        self.net = net
+        self.processor = dict(processor)
+        self.model_id = model_id
+        self.device = device
+        self.dtype = dtype
+        self.config = net.config
+        self._reference_focal_override = 0.0
+        self._forward = torch.compile(net) if compile_net else net
+        self._pinned: Dict[Tuple[int, ...], torch.Tensor] = {}
+        mean = self.processor.get('image_mean', IMAGENET_MEAN)
+        std = self.processor.get('image_std', IMAGENET_STD)
+        self._mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        self._std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+
+    # ------------------------------------------------------------------ focal
+    @property
+    def default_reference_focal(self) -> Optional[float]:
+        """The training focal length in pixels at the network input, or None (Depth Pro)."""
+        return None
+
+    @property
+    def reference_focal(self) -> Optional[float]:
+        """The reference focal in use: the override when set (> 0), else the checkpoint's."""
+        if self._reference_focal_override > 0.0:
+            return self._reference_focal_override
+        return self.default_reference_focal
+
+    @reference_focal.setter
+    def reference_focal(self, value: float) -> None:
+        self._reference_focal_override = float(value or 0.0)
+
+    # ------------------------------------------------------------------ stages
+    def upload(self, pixels: np.ndarray, rgb_order: Sequence[int] = (0, 1, 2)) -> torch.Tensor:
+        """Copy an ``H x W x C`` uint8 image to the device as a ``1 x 3 x H x W`` uint8 tensor.
+
+        On CUDA the bytes go through a reused pinned buffer and a non-blocking
+        copy; channel reordering (BGR, mono) happens on the device.
+        """
+        h, w, c = pixels.shape
+        if self.device.type == 'cuda':
+            key = (h, w, c)
+            host = self._pinned.get(key)
+            if host is None:
+                self._pinned.clear()
+                host = torch.empty((h, w, c), dtype=torch.uint8, pin_memory=True)
+                self._pinned[key] = host
+            host.numpy()[...] = pixels
+            dev = host.to(self.device, non_blocking=True)
+        else:
+            with warnings.catch_warnings():
+                # Message buffers are read-only; the tensor is only read, never written.
+                warnings.simplefilter('ignore', UserWarning)
+                dev = torch.from_numpy(np.ascontiguousarray(pixels))
+        x = dev.permute(2, 0, 1).unsqueeze(0)
+        order = list(rgb_order)
+        if order != [0, 1, 2] or c != 3:
+            x = x[:, order]
+        return x
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Rescale 0..255 to 0..1 and normalise with the checkpoint's mean and std."""
+        p = self.processor
+        if p.get('do_rescale', True):
+            x = x * float(p.get('rescale_factor', 1.0 / 255.0))
+        if p.get('do_normalize', True):
+            x = (x - self._mean) / self._std
+        return x
+
+    def preprocess(self, image: torch.Tensor) -> Tuple[torch.Tensor, dict]:
+        """Turn the uploaded uint8 image into ``pixel_values``; return them and a context."""
+        raise NotImplementedError
+
+    def forward(self, pixel_values: torch.Tensor):
+        """Run the network."""
+        return self._forward(pixel_values=pixel_values)
+
+    def postprocess(self, outputs, ctx: dict, focal: Focal) -> torch.Tensor:
+        """Return metric depth (``H x W`` float32, input size) on the device."""
+        raise NotImplementedError
+
+    @staticmethod
+    def download(depth: torch.Tensor) -> np.ndarray:
+        """Copy the depth map to the host once, as contiguous float32."""
+        return np.ascontiguousarray(depth.detach().to('cpu', torch.float32).numpy())
+
+    # ------------------------------------------------------------------ API
+    def _sync(self) -> None:
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+
+    @contextlib.contextmanager
+    def _stage(self, timings: Optional[dict], name: str):
+        if timings is None:
+            yield
+            return
+        self._sync()
+        t0 = time.perf_counter()
+        yield
+        self._sync()
+        timings[name] = timings.get(name, 0.0) + (time.perf_counter() - t0) * 1000.0
+
+    def predict(self, pixels: np.ndarray, rgb_order: Sequence[int] = (0, 1, 2),
+                focal: Focal = None, timings: Optional[dict] = None) -> np.ndarray:
+        """Metric depth in metres (``H x W`` float32) for one ``H x W x C`` uint8 image.
+
+        ``focal`` is ``(fx, fy)`` of the image in pixels, or None to skip the
+        intrinsics (no focal scaling; Depth Pro then uses its own field of view).
+        ``timings``, when given, receives per-stage milliseconds (device-synchronised).
+        """
+        with torch.inference_mode():
+            with self._stage(timings, 'upload'):
+                image = self.upload(pixels, rgb_order)
+            with self._stage(timings, 'preprocess'):
+                pixel_values, ctx = self.preprocess(image)
+            with self._stage(timings, 'network'):
+                outputs = self.forward(pixel_values)
+            with self._stage(timings, 'postprocess'):
+                depth = self.postprocess(outputs, ctx, focal)
+                out = self.download(depth)
+        return out
+
+    def warmup(self, width: int = 640, height: int = 480) -> None:
+        """Run one inference on a grey frame so the first real frame is not slow."""
+        self.predict(np.full((height, width, 3), 127, np.uint8), focal=None)
+
+    def describe(self) -> str:
+        """One line for the start-up log."""
+        ref = self.reference_focal
+        ref_text = f'{ref:.1f} px' if ref else 'from intrinsics (fx)'
+        return (f'model {self.model_id} ({self.family}), device {self.device}, '
+                f'precision {str(self.dtype).replace("torch.", "")}, reference focal {ref_text}')

@@ -1,0 +1,154 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Load any supported metric depth checkpoint from a hub id or a local directory.
+
+Dispatch is on ``config.json``'s ``model_type``; weights load through
+``AutoModelForDepthEstimation`` and never with ``trust_remote_code``. Every
+failure becomes a :class:`~depth_node.errors.ModelLoadError` whose one-line
+message says what to pass instead.
+"""
+
+import importlib
+import os
+from typing import Optional
+
+import torch
+
+from ..errors import ModelLoadError, UnsupportedModelError
+from .base import DepthModel
+
+#: model_type -> (module, class) of the family implementation.
+FAMILIES = {
+    'depth_anything': ('depth_anything', 'DepthAnythingModel'),
+    'zoedepth': ('zoedepth', 'ZoeDepthModel'),
+    'depth_pro': ('depth_pro', 'DepthProModel'),
+}
+
+#: model_types that load as depth models but predict relative (unitless) depth.
+RELATIVE_MODEL_TYPES = ('dpt', 'glpn', 'prompt_depth_anything')
+
+EXAMPLE = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
+LOCAL_HINT = ('a local checkpoint directory (config.json, model.safetensors, '
+              'preprocessor_config.json)')
+
+
+def resolve_device(device: str = 'auto') -> torch.device:
+    """Turn the ``device`` parameter into a torch.device, or raise ModelLoadError."""
+    device = (device or 'auto').strip().lower()
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if device == 'cpu':
+        return torch.device('cpu')
+    if device == 'cuda' or (device.startswith('cuda:') and device[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise ModelLoadError(
+                f"device '{device}' requested but no CUDA GPU is visible to torch "
+                f'{torch.__version__}; pass device:=cpu or device:=auto')
+        index = int(device[5:]) if ':' in device else 0
+        if index >= torch.cuda.device_count():
+            raise ModelLoadError(
+                f"device '{device}' does not exist: {torch.cuda.device_count()} CUDA device(s) "
+                'visible; pass device:=cuda:0 or device:=auto')
+        return torch.device('cuda', index)
+    raise ModelLoadError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got '{device}'")
+
+
+def resolve_dtype(precision: str, device: torch.device, family: str = '') -> torch.dtype:
+    """Turn ``precision`` into a dtype: auto = fp16 on CUDA (bf16 for Depth Pro), fp32 on CPU."""
+    precision = (precision or 'auto').strip().lower()
+    if precision == 'auto':
+        if device.type != 'cuda':
+            return torch.float32
+        return torch.bfloat16 if family == 'depth_pro' else torch.float16
+    table = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+    if precision not in table:
+        raise ModelLoadError(
+            f"precision must be 'auto', 'fp32', 'fp16' or 'bf16'; got '{precision}'")
+    return table[precision]
+
+
+def _looks_local(model: str) -> bool:
+    return model.startswith(('/', './', '../', '~')) or os.path.isabs(model) or (
+        os.sep in model and model.count('/') != 1)
+
+
+def _load_config(model: str):
+    from transformers import AutoConfig
+    if _looks_local(model) and not os.path.isdir(os.path.expanduser(model)):
+        raise ModelLoadError(
+            f"model directory '{model}' does not exist; pass model:=<Hugging Face id, e.g. "
+            f'{EXAMPLE}> or {LOCAL_HINT}')
+    try:
+        return AutoConfig.from_pretrained(os.path.expanduser(model))
+    except (OSError, ValueError, KeyError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if os.path.isdir(os.path.expanduser(model)):
+            raise ModelLoadError(
+                f"'{model}' is not a transformers checkpoint directory ({text}); pass "
+                f'{LOCAL_HINT}') from None
+        if "couldn't connect" in str(exc).lower() or 'offline' in str(exc).lower():
+            raise ModelLoadError(
+                f"cannot fetch '{model}': the Hugging Face Hub is unreachable and the model is "
+                f'not in the local cache; pass model:=<{LOCAL_HINT}>') from None
+        raise ModelLoadError(
+            f"cannot load '{model}' ({text}); pass model:=<Hugging Face id, e.g. {EXAMPLE}> or "
+            f'{LOCAL_HINT}') from None
+
+
+def family_class(config, model: str):
+    """Return the DepthModel subclass for a loaded config, or raise a clear error."""
+    model_type = getattr(config, 'model_type', '')
+    if model_type == 'depth_anything' and getattr(
+            config, 'depth_estimation_type', 'relative') != 'metric':
+        raise UnsupportedModelError(
+            f"'{model}' is a relative-depth Depth Anything checkpoint: its output is not in "
+            f'metres; pass a metric one, e.g. model:={EXAMPLE}')
+    if model_type in RELATIVE_MODEL_TYPES:
+        raise UnsupportedModelError(
+            f"'{model}' ({model_type}) predicts relative depth, not metres; pass a metric "
+            f'checkpoint (Depth Anything V2 metric, ZoeDepth, Depth Pro), e.g. model:={EXAMPLE}')
+    if model_type not in FAMILIES:
+        raise UnsupportedModelError(
+            f"'{model}' is a '{model_type}' model, not a supported metric depth model; pass "
+            f'Depth Anything V2 metric, ZoeDepth or Depth Pro, e.g. model:={EXAMPLE}')
+    module_name, class_name = FAMILIES[model_type]
+    module = importlib.import_module(f'{__package__}.{module_name}')
+    return getattr(module, class_name)
+
+
+def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
+               compile_net: bool = False, reference_focal: float = 0.0,
+               warmup: Optional[tuple] = None) -> DepthModel:
+    """Load a metric depth checkpoint ready for :meth:`DepthModel.predict`.
+
+    ``warmup`` = ``(width, height)`` runs one inference at that size afterwards.
+    """
+    from transformers import AutoModelForDepthEstimation
+    from transformers.image_processing_utils import ImageProcessingMixin
+    if not model or not str(model).strip():
+        raise ModelLoadError(f'no model given; pass model:=<Hugging Face id or {LOCAL_HINT}>')
+    model = str(model).strip()
+    torch_device = resolve_device(device)
+    config = _load_config(model)
+    cls = family_class(config, model)
+    dtype = resolve_dtype(precision, torch_device, getattr(config, 'model_type', ''))
+    path = os.path.expanduser(model)
+    try:
+        processor, _ = ImageProcessingMixin.get_image_processor_dict(path)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"'{model}' has no usable preprocessor_config.json ({str(exc).splitlines()[0]}); "
+            f'pass {LOCAL_HINT}') from None
+    try:
+        net = AutoModelForDepthEstimation.from_pretrained(path, dtype=dtype)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(
+            f"cannot load the weights of '{model}' ({str(exc).splitlines()[0]}); pass "
+            f'{LOCAL_HINT}') from None
+    net = net.to(torch_device).eval()
+    instance = cls(net, processor, model_id=model, device=torch_device, dtype=dtype,
+                   compile_net=compile_net)
+    instance.reference_focal = reference_focal
+    if warmup:
+        instance.warmup(*warmup)
+    return instance
