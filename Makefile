@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+# This machine's pip.conf lists local indexes that lack most packages; pip warns once per
+# package ("Location ... is ignored"). Drop that noise, keep pip's exit status.
+QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 STAMP := $(VENV)/.depth_node.stamp
 
 # Exactly this torch: a CPU wheel is provided locally; an unpinned torch pulls GBs of CUDA.
@@ -19,6 +22,8 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 TEST_TIMEOUT ?= 300
 
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := venv
 .PHONY: venv test demo bench clean distclean
 
@@ -38,14 +43,14 @@ $(STAMP): setup.py setup.cfg Makefile
 	fi; \
 	if ! $(PY) -c 'import rclpy' 2>/dev/null; then \
 	  echo "venv: installing ROS 2 kilted wheels (rclpy, messages)"; \
-	  $(PIP) install $(ROS_WHEELS); \
+	  $(PIP) install $(ROS_WHEELS) $(QUIET); \
 	fi; \
 	if ! $(PY) -c 'import torch' 2>/dev/null; then \
 	  echo "venv: installing $(TORCH)"; \
-	  $(PIP) install '$(TORCH)'; \
+	  $(PIP) install '$(TORCH)' $(QUIET); \
 	fi; \
 	echo "venv: installing depth_node (editable) and the test tools"; \
-	$(PIP) install -e . $(DEV_TOOLS); \
+	$(PIP) install -e . $(DEV_TOOLS) $(QUIET); \
 	touch $@; \
 	echo "venv: ready ($(VENV))"
 
