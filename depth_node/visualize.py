@@ -1,0 +1,124 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Depth maps as colour images, without matplotlib.
+
+The colormap is Turbo (Anton Mikhailov, Copyright 2019 Google LLC,
+Apache-2.0), perceptually smoother than jet: 33 control points of its published
+256-entry table, linearly interpolated (within 3/255 of the full table). Near
+is red, far is blue; invalid pixels (NaN, infinite, zero or negative) are black.
+"""
+
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+from PIL import Image
+
+# Every 8th entry (0, 8, ..., 128, 135, ..., 247, 255) of the 256-entry Turbo table, RGB.
+_TURBO_POINTS = np.array([
+    [48, 18, 59], [57, 42, 115], [64, 64, 162], [68, 86, 199], [70, 107, 227],
+    [70, 128, 246], [66, 148, 255], [55, 168, 250], [40, 188, 235], [28, 205, 216],
+    [24, 221, 194], [31, 233, 175], [50, 242, 152], [78, 249, 125], [109, 254, 98],
+    [139, 255, 75], [164, 252, 60], [183, 247, 53], [203, 237, 52], [221, 224, 55],
+    [236, 209, 58], [247, 193, 58], [253, 174, 53], [254, 153, 44], [251, 129, 34],
+    [245, 105, 24], [236, 83, 15], [225, 65, 9], [210, 49, 5], [193, 35, 2],
+    [172, 23, 1], [149, 13, 1], [122, 4, 3],
+], dtype=np.float64) / 255.0
+_TURBO_X = np.round(np.linspace(0.0, 255.0, len(_TURBO_POINTS))) / 255.0
+
+#: Percentiles of the valid depths used as the colour range when none is given.
+ROBUST_PERCENTILES = (2.0, 98.0)
+
+
+def turbo(x: np.ndarray) -> np.ndarray:
+    """Return Turbo colours (float RGB in [0, 1], shape ``x.shape + (3,)``) for ``x`` in [0, 1]."""
+    x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
+    return np.stack([np.interp(x, _TURBO_X, _TURBO_POINTS[:, c]) for c in range(3)], axis=-1)
+
+
+_TURBO_LUT = np.round(turbo(np.linspace(0.0, 1.0, 256)) * 255.0).astype(np.uint8)
+
+
+def depth_range(depth_m: np.ndarray,
+                percentiles: Tuple[float, float] = ROBUST_PERCENTILES) -> Tuple[float, float]:
+    """
+    Return a robust ``(vmin, vmax)`` of the valid depths: the given percentiles.
+
+    Returns ``(0.0, 1.0)`` when no pixel is valid, and widens an empty range
+    slightly so it can be divided by.
+    """
+    depth = np.asarray(depth_m, dtype=np.float64)
+    valid = depth[np.isfinite(depth) & (depth > 0)]
+    if valid.size == 0:
+        return 0.0, 1.0
+    vmin, vmax = (float(v) for v in np.percentile(valid, percentiles))
+    if vmax <= vmin:
+        vmin, vmax = vmin * 0.99, vmax * 1.01 + 1e-6
+    return vmin, vmax
+
+
+def colorize_depth(depth_m: np.ndarray, vmin: Optional[float] = None,
+                   vmax: Optional[float] = None) -> np.ndarray:
+    """
+    Colour a metric depth map: ``H x W`` float metres to ``H x W x 3`` uint8 RGB.
+
+    Depths between ``vmin`` (red) and ``vmax`` (blue) span the Turbo colormap
+    and values outside are clamped; missing bounds come from the 2nd and 98th
+    percentiles of the valid depths. NaN, infinite and non-positive pixels are
+    black.
+    """
+    depth = np.asarray(depth_m, dtype=np.float32)
+    if depth.ndim != 2:
+        raise ValueError(f'depth must be H x W, got shape {depth.shape}')
+    if vmin is None or vmax is None:
+        auto_min, auto_max = depth_range(depth)
+        vmin = auto_min if vmin is None else vmin
+        vmax = auto_max if vmax is None else vmax
+    if not vmax > vmin:
+        raise ValueError(f'vmax ({vmax}) must be greater than vmin ({vmin})')
+    valid = np.isfinite(depth) & (depth > 0)
+    with np.errstate(invalid='ignore'):
+        x = (vmax - depth) / (vmax - vmin)
+    index = np.round(np.clip(np.where(valid, x, 0.0), 0.0, 1.0) * 255.0).astype(np.intp)
+    rgb = _TURBO_LUT[index]
+    rgb[~valid] = 0
+    return rgb
+
+
+def side_by_side(rgb: np.ndarray, depth_rgb: np.ndarray) -> np.ndarray:
+    """
+    Place two ``H x W x 3`` uint8 images next to each other (input left, depth right).
+
+    If the heights differ, ``depth_rgb`` is resized (nearest neighbour, aspect
+    kept) to the height of ``rgb``.
+    """
+    left = _as_rgb(rgb)
+    right = _as_rgb(depth_rgb)
+    if right.shape[0] != left.shape[0]:
+        height = left.shape[0]
+        width = max(1, round(right.shape[1] * height / right.shape[0]))
+        rows = (np.arange(height) * right.shape[0] // height)
+        cols = (np.arange(width) * right.shape[1] // width)
+        right = right[rows[:, None], cols[None, :]]
+    return np.concatenate([left, right], axis=1)
+
+
+def save_png(path: Union[str, Path], rgb: np.ndarray) -> None:
+    """Write an ``H x W x 3`` (or ``H x W`` grey) uint8 image as PNG."""
+    image = np.ascontiguousarray(rgb)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f'expected an H x W (x 3) uint8 image, got {image.dtype} '
+                         f'{image.shape}')
+    Image.fromarray(image).save(str(path), format='PNG')
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f'expected a uint8 image, got {image.dtype}')
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f'expected an H x W x 3 image, got shape {image.shape}')
+    return image
