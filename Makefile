@@ -54,10 +54,14 @@ $(STAMP): setup.py setup.cfg Makefile
 	touch $@; \
 	echo "venv: ready ($(VENV))"
 
+# Expanded when the recipe runs, i.e. after the venv exists.
+TIMEOUT_ARG = $(shell $(PY) -c 'import pytest_timeout' 2>/dev/null && echo --timeout=$(TEST_TIMEOUT))
+
+# Tests keep DDS discovery on this machine and never wait on the Hugging Face Hub.
+test: export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+test: export HF_HUB_OFFLINE ?= 1
 test: venv
-	$(PY) -m pytest -q \
-	  $$($(PY) -c 'import pytest_timeout' 2>/dev/null && echo --timeout=$(TEST_TIMEOUT)) \
-	  $(PYTEST_ARGS) test
+	$(PY) -m pytest -q $(TIMEOUT_ARG) $(PYTEST_ARGS) test
 
 demo: venv
 	$(VENV)/bin/depth_node_demo --model $(MODEL) --out demo_out
