@@ -1,6 +1,7 @@
 # Copyright 2026 depth_node contributors
 # SPDX-License-Identifier: Apache-2.0
-"""sensor_msgs fields <-> numpy, without rclpy.
+"""
+sensor_msgs fields <-> numpy, without rclpy.
 
 Functions take any object with the message's attributes (a real
 ``sensor_msgs.msg.Image`` or a ``types.SimpleNamespace`` in tests) and raise
@@ -31,7 +32,8 @@ DEPTH_LIKE_ENCODINGS = ('16UC1', '32FC1', 'mono16', '16SC1', '32SC1', '64FC1')
 
 
 def image_to_array(msg) -> Tuple[np.ndarray, Tuple[int, int, int]]:
-    """Return ``(pixels, rgb_order)`` for an Image message.
+    """
+    Return ``(pixels, rgb_order)`` for an Image message.
 
     ``pixels`` is an ``H x W x C`` uint8 view of ``msg.data`` (row padding given
     by ``step`` is skipped without copying); ``rgb_order`` gives the channel
@@ -82,7 +84,8 @@ def bytes_of(array_like: np.ndarray) -> array.array:
 
 
 def depth_to_image_fields(depth: np.ndarray, encoding: str = '32FC1'):
-    """Encode a metric depth map (float metres, NaN/<=0 invalid) as REP 118 image fields.
+    """
+    Encode a metric depth map (float metres, NaN/<=0 invalid) as REP 118 image fields.
 
     Returns ``(encoding, step, data)``: ``32FC1`` keeps metres with NaN for
     invalid pixels; ``16UC1`` stores millimetres with 0 for invalid (and for
@@ -106,7 +109,8 @@ def depth_to_image_fields(depth: np.ndarray, encoding: str = '32FC1'):
 
 
 def image_fields_to_depth(msg) -> np.ndarray:
-    """Decode a 32FC1 (metres) or 16UC1 (millimetres) depth image into float32 metres.
+    """
+    Decode a 32FC1 (metres) or 16UC1 (millimetres) depth image into float32 metres.
 
     Invalid pixels become NaN; used by tests and the offline tools.
     """
@@ -134,7 +138,8 @@ _POINTFIELD_DTYPES = {1: 'i1', 2: 'u1', 3: 'i2', 4: 'u2', 5: 'i4', 6: 'u4', 7: '
 
 
 def cloud_to_structured(msg) -> np.ndarray:
-    """View a PointCloud2's data as a structured numpy array of shape ``(height, width)``.
+    """
+    View a PointCloud2's data as a structured numpy array of shape ``(height, width)``.
 
     Zero-copy (``np.frombuffer``); honours ``point_step``, ``row_step`` and
     ``is_bigendian``. Fields of ``count`` 1 only, which is what clouds use.

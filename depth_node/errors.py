@@ -1,6 +1,7 @@
 # Copyright 2026 depth_node contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Typed exceptions raised by the ROS-free core.
+"""
+Typed exceptions raised by the ROS-free core.
 
 The node catches these, logs one clear (throttled) line, drops the frame and
 counts the reason; nothing in the core logs or prints.

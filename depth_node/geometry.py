@@ -1,6 +1,7 @@
 # Copyright 2026 depth_node contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Camera intrinsics, rays and point-cloud packing, without rclpy.
+"""
+Camera intrinsics, rays and point-cloud packing, without rclpy.
 
 Conventions: REP 103 optical frame (x right, y down, z forward) and REP 118
 depth (metres along the optical axis, z). A pixel (u, v) at depth z is the point
@@ -29,7 +30,8 @@ class Intrinsics:
     cy: float
 
     def scaled(self, width: int, height: int) -> 'Intrinsics':
-        """Return the intrinsics of the same camera resampled to ``width`` x ``height``.
+        """
+        Return the intrinsics of the same camera resampled to ``width`` x ``height``.
 
         Pixel centres are kept aligned (the convention of ``cv2.resize`` and of
         ``align_corners=False`` interpolation): ``c' = (c + 0.5) s - 0.5``.
@@ -50,7 +52,8 @@ class Intrinsics:
 
 
 def intrinsics_from_camera_info(msg) -> Intrinsics:
-    """Intrinsics of the image described by a CameraInfo message.
+    """
+    Intrinsics of the image described by a CameraInfo message.
 
     Uses P (the rectified camera, as depth_image_proc and image_geometry do) and
     falls back to K only where P is all zero; applies binning and ROI so the
@@ -96,7 +99,8 @@ def check_image_size(intr: Intrinsics, width: int, height: int) -> None:
 
 
 class RayGrid:
-    """Per-pixel ray directions ``((u - cx)/fx, (v - cy)/fy)`` for one camera and stride.
+    """
+    Per-pixel ray directions ``((u - cx)/fx, (v - cy)/fy)`` for one camera and stride.
 
     Computed once per camera; back-projection is then two multiplications per
     pixel. ``points(z)`` returns an ``H' x W' x 3`` float32 array.
@@ -163,7 +167,8 @@ class CloudBuilder:
     def build(self, depth: np.ndarray, intr: Intrinsics, rgb: Optional[np.ndarray] = None, *,
               stride: int = 1, organized: bool = True, min_depth: float = 0.0,
               max_depth: float = 0.0) -> CloudData:
-        """Back-project ``depth`` (metres, NaN/<=0 invalid) into cloud data.
+        """
+        Back-project ``depth`` (metres, NaN/<=0 invalid) into cloud data.
 
         ``rgb`` (``H x W x 3`` uint8, or ``H x W x C`` with ``rgb_order`` applied by
         the caller) adds a packed rgb field. Points outside

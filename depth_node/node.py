@@ -1,6 +1,7 @@
 # Copyright 2026 depth_node contributors
 # SPDX-License-Identifier: Apache-2.0
-"""The rclpy node: parameters, topics, threading and logging over the ROS-free core.
+"""
+The rclpy node: parameters, topics, threading and logging over the ROS-free core.
 
 Callbacks only store the newest image (and camera_info by stamp); a worker
 thread takes the newest frame, runs the network, and publishes
@@ -14,12 +15,12 @@ import threading
 import time
 from typing import Optional
 
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                ParameterType, SetParametersResult)
 import rclpy
 import rclpy.executors
 from rclpy.node import Node
-from rclpy.qos import (HistoryPolicy, QoSProfile, ReliabilityPolicy)
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                ParameterType, SetParametersResult)
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 
 from .conversions import image_to_array
@@ -38,12 +39,14 @@ _PARAM_TYPES = {
 
 #: How many camera_info messages are kept for pairing by stamp.
 CAMERA_INFO_HISTORY = 30
+#: How long a frame may wait for the camera_info of its own stamp before the latest is used.
+INFO_WAIT_S = 0.1
 #: Seconds between repeated warnings of the same kind.
 THROTTLE_S = 5.0
 
 
 def descriptor_for(spec) -> ParameterDescriptor:
-    """ParameterDescriptor (type, description, range, read-only) for one table entry."""
+    """Build the ParameterDescriptor (type, description, range, read-only) of one entry."""
     desc = ParameterDescriptor(
         name=spec.name, type=_PARAM_TYPES[spec.type], description=spec.description,
         read_only=spec.read_only)
@@ -95,6 +98,8 @@ class DepthNode(Node):
         self.drops = collections.Counter()
         self._cond = threading.Condition()
         self._pending: Optional[Image] = None
+        self._pending_since: Optional[float] = None
+        self._paired_by_stamp = True
         self._infos = collections.OrderedDict()
         self._latest_info: Optional[CameraInfo] = None
         self._stop = False
@@ -124,7 +129,8 @@ class DepthNode(Node):
             pass
 
     def _input_qos(self, topic: str) -> Optional[QoSProfile]:
-        """Subscription QoS for ``topic``: keep-last 1 with the requested reliability.
+        """
+        Subscription QoS for ``topic``: keep-last 1 with the requested reliability.
 
         ``auto`` matches the publishers (best effort if any publisher is best
         effort, as image_pipeline does) and waits (returns None) while there is
@@ -200,6 +206,7 @@ class DepthNode(Node):
             while len(self._infos) > CAMERA_INFO_HISTORY:
                 self._infos.popitem(last=False)
             self._latest_info = msg
+            self._cond.notify()
 
     # ---------------------------------------------------------------- worker
     def _take_frame(self):
@@ -214,11 +221,34 @@ class DepthNode(Node):
                 if rate > 0.0 and now < self._next_due:
                     self._cond.wait(self._next_due - now)
                     continue
+                key = _stamp_key(self._pending.header)
+                if key not in self._infos and self._info_may_come(key, now):
+                    self._cond.wait(0.01)
+                    continue
                 msg, self._pending = self._pending, None
-                info = self._infos.get(_stamp_key(msg.header), self._latest_info)
+                self._pending_since = None
+                self._paired_by_stamp = key in self._infos
+                info = self._infos.get(key, self._latest_info)
                 self._next_due = now + 1.0 / rate if rate > 0.0 else 0.0
                 return msg, info, dict(self._cfg)
         return None
+
+    def _info_may_come(self, key, now: float) -> bool:
+        """
+        Whether to wait briefly for the camera_info stamped ``key`` (sent beside the image).
+
+        Only while none has arrived yet, or while the camera has been sending
+        camera_info with the images' stamps; a stream with one static
+        camera_info is never delayed.
+        """
+        if self._pending_since is None:
+            self._pending_since = now
+        if now - self._pending_since >= INFO_WAIT_S:
+            return False
+        latest = self._latest_info
+        if latest is None:
+            return True
+        return self._paired_by_stamp and _stamp_key(latest.header) < key
 
     def _work(self) -> None:
         while True:
@@ -299,11 +329,14 @@ class DepthNode(Node):
     # ---------------------------------------------------------------- shutdown
     def destroy_node(self):
         """Stop and join the worker, then destroy the node."""
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-        if self._worker.is_alive() and threading.current_thread() is not self._worker:
-            self._worker.join(timeout=5.0)
+        cond = getattr(self, '_cond', None)  # absent when the constructor failed
+        if cond is not None:
+            with cond:
+                self._stop = True
+                cond.notify_all()
+        worker = getattr(self, '_worker', None)
+        if worker is not None and worker.is_alive() and threading.current_thread() is not worker:
+            worker.join(timeout=5.0)
         return super().destroy_node()
 
 

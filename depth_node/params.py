@@ -1,6 +1,7 @@
 # Copyright 2026 depth_node contributors
 # SPDX-License-Identifier: Apache-2.0
-"""The node's parameters as one pure-Python table.
+"""
+The node's parameters as one pure-Python table.
 
 The rclpy node declares exactly these (with a ``ParameterDescriptor`` each);
 ``config/depth_node.yaml``, the launch file and README are checked against this
@@ -115,7 +116,8 @@ def check_choice(name: str, value: str, choices: Tuple[str, ...]) -> str:
 
 
 def check_parameter(name: str, value: Any) -> Any:
-    """Validate one parameter value against the table; raise ParameterValueError.
+    """
+    Validate one parameter value against the table; raise ParameterValueError.
 
     Used by the node's set-parameters callback, so values from YAML, the command
     line and run-time ``set_parameters`` are checked the same way.

@@ -1,6 +1,7 @@
 # Copyright 2026 depth_node contributors
 # SPDX-License-Identifier: Apache-2.0
-"""One frame through the whole ROS-free path: image -> metric depth -> message payloads.
+"""
+One frame through the whole ROS-free path: image -> metric depth -> message payloads.
 
 The node, the benchmark and the offline tools all call this, so there is one
 copy of the preprocessing, scaling and point code.

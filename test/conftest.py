@@ -15,27 +15,27 @@ os.environ.setdefault('ROS_LOCALHOST_ONLY', '1')
 
 @pytest.fixture(scope='session')
 def tiny_da_dir(tmp_path_factory):
-    """A tiny metric Depth Anything checkpoint (indoor head, max_depth 20)."""
+    """Build a tiny metric Depth Anything checkpoint (indoor head, max_depth 20)."""
     from tiny_models import make_depth_anything
     return make_depth_anything(tmp_path_factory.mktemp('tiny_da'))
 
 
 @pytest.fixture(scope='session')
 def tiny_da_model(tiny_da_dir):
-    """The tiny checkpoint loaded on the CPU in fp32."""
+    """Load the tiny checkpoint on the CPU in fp32."""
     from depth_node.models import load_model
     return load_model(tiny_da_dir, 'cpu', 'fp32')
 
 
 @pytest.fixture(scope='session')
 def ros_domain_id():
-    """A ROS domain id private to this test session."""
+    """Pick a ROS domain id private to this test session."""
     return 100 + os.getpid() % 100
 
 
 @pytest.fixture
 def ros_context(ros_domain_id):
-    """An initialised rclpy Context on the private domain, shut down afterwards."""
+    """Initialise an rclpy Context on the private domain; shut it down afterwards."""
     rclpy = pytest.importorskip('rclpy')
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=ros_domain_id)

@@ -4,16 +4,16 @@
 
 from types import SimpleNamespace
 
+from depth_node.conversions import (cloud_to_structured, depth_to_image_fields,
+                                    image_fields_to_depth, image_to_array, rgb_from_array,
+                                    unpack_rgb)
+from depth_node.errors import BadImageError
 import numpy as np
 import pytest
 
-from depth_node.conversions import (cloud_to_structured, depth_to_image_fields, image_to_array,
-                                    image_fields_to_depth, rgb_from_array, unpack_rgb)
-from depth_node.errors import BadImageError
-
 
 def make_image(rgb: np.ndarray, encoding: str, pad: int = 0):
-    """A SimpleNamespace Image in ``encoding`` built from an RGB array, rows padded."""
+    """Build a SimpleNamespace Image in ``encoding`` from an RGB array, rows padded."""
     conv = {
         'rgb8': lambda a: a,
         'bgr8': lambda a: a[..., ::-1],

@@ -4,12 +4,11 @@
 
 from types import SimpleNamespace
 
-import numpy as np
-import pytest
-
 from depth_node.errors import BadCameraInfoError
 from depth_node.geometry import (backproject, check_image_size, CloudBuilder, Intrinsics,
                                  intrinsics_from_camera_info)
+import numpy as np
+import pytest
 
 
 def camera_info(width=640, height=480, k=None, p=None, binning=(0, 0), roi=None):

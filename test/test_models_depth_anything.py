@@ -2,21 +2,20 @@
 # SPDX-License-Identifier: Apache-2.0
 """Depth Anything V2 metric: our torch pre/post-processing against transformers' own."""
 
+from depth_node.errors import ModelLoadError, UnsupportedModelError
+from depth_node.models import load_model
+from depth_node.models.depth_anything import focal_at
 import numpy as np
 from PIL import Image as PILImage
 import pytest
 import torch
-
-from depth_node.errors import ModelLoadError, UnsupportedModelError
-from depth_node.models import load_model
-from depth_node.models.depth_anything import focal_at
 
 # One uint8 level after ImageNet normalisation is 1 / 255 / 0.225 = 0.0174.
 LEVEL = 1.0 / 255.0 / 0.225
 
 
 def textured(h, w, seed=0):
-    """A smooth but textured test image (random noise resamples too harshly)."""
+    """Make a smooth but textured test image (random noise resamples too harshly)."""
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 256, (max(h // 8, 2), max(w // 8, 2), 3), dtype=np.uint8)
     return np.asarray(PILImage.fromarray(small).resize((w, h), PILImage.BILINEAR))

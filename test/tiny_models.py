@@ -1,6 +1,7 @@
 # Copyright 2026 depth_node contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Tiny randomly initialised checkpoints built from transformers configs.
+"""
+Tiny randomly initialised checkpoints built from transformers configs.
 
 They are saved with ``save_pretrained`` and loaded back through the same code
 path as real checkpoints (``depth_node.models.load_model``); no weights are

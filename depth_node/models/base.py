@@ -1,6 +1,7 @@
 # Copyright 2026 depth_node contributors
 # SPDX-License-Identifier: Apache-2.0
-"""The inference core shared by every model family.
+"""
+The inference core shared by every model family.
 
 A :class:`DepthModel` wraps one transformers depth network and runs the whole
 path on the inference device: the uint8 image is uploaded once (pinned memory
@@ -14,8 +15,8 @@ Families subclass it and implement :meth:`preprocess` and :meth:`postprocess`.
 
 import contextlib
 import time
-import warnings
 from typing import Dict, Optional, Sequence, Tuple
+import warnings
 
 import numpy as np
 import torch
@@ -32,7 +33,8 @@ Focal = Optional[Tuple[float, float]]
 
 
 def resize_like_pil(x: torch.Tensor, size: Tuple[int, int], resample: int) -> torch.Tensor:
-    """Resize a float ``N x C x H x W`` tensor of 0..255 values as PIL does for uint8 images.
+    """
+    Resize a float ``N x C x H x W`` tensor of 0..255 values as PIL does for uint8 images.
 
     Antialiased interpolation in torch uses PIL's filter (bicubic with a = -0.5,
     support scaled when shrinking); the result is rounded and clamped back to
@@ -72,12 +74,12 @@ class DepthModel:
     # ------------------------------------------------------------------ focal
     @property
     def default_reference_focal(self) -> Optional[float]:
-        """The training focal length in pixels at the network input, or None (Depth Pro)."""
+        """Return the training focal in pixels at the network input, or None (Depth Pro)."""
         return None
 
     @property
     def reference_focal(self) -> Optional[float]:
-        """The reference focal in use: the override when set (> 0), else the checkpoint's."""
+        """Return the reference focal in use: the override when set (> 0), else the default."""
         if self._reference_focal_override > 0.0:
             return self._reference_focal_override
         return self.default_reference_focal
@@ -88,7 +90,8 @@ class DepthModel:
 
     # ------------------------------------------------------------------ stages
     def upload(self, pixels: np.ndarray, rgb_order: Sequence[int] = (0, 1, 2)) -> torch.Tensor:
-        """Copy an ``H x W x C`` uint8 image to the device as a ``1 x 3 x H x W`` uint8 tensor.
+        """
+        Copy an ``H x W x C`` uint8 image to the device as a ``1 x 3 x H x W`` uint8 tensor.
 
         On CUDA the bytes go through a reused pinned buffer and a non-blocking
         copy; channel reordering (BGR, mono) happens on the device.
@@ -158,7 +161,8 @@ class DepthModel:
 
     def predict(self, pixels: np.ndarray, rgb_order: Sequence[int] = (0, 1, 2),
                 focal: Focal = None, timings: Optional[dict] = None) -> np.ndarray:
-        """Metric depth in metres (``H x W`` float32) for one ``H x W x C`` uint8 image.
+        """
+        Metric depth in metres (``H x W`` float32) for one ``H x W x C`` uint8 image.
 
         ``focal`` is ``(fx, fy)`` of the image in pixels, or None to skip the
         intrinsics (no focal scaling; Depth Pro then uses its own field of view).

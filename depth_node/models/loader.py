@@ -1,6 +1,7 @@
 # Copyright 2026 depth_node contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Load any supported metric depth checkpoint from a hub id or a local directory.
+"""
+Load any supported metric depth checkpoint from a hub id or a local directory.
 
 Dispatch is on ``config.json``'s ``model_type``; weights load through
 ``AutoModelForDepthEstimation`` and never with ``trust_remote_code``. Every
@@ -14,8 +15,8 @@ from typing import Optional
 
 import torch
 
-from ..errors import ModelLoadError, UnsupportedModelError
 from .base import DepthModel
+from ..errors import ModelLoadError, UnsupportedModelError
 
 #: model_type -> (module, class) of the family implementation.
 FAMILIES = {
@@ -119,7 +120,8 @@ def family_class(config, model: str):
 def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
                compile_net: bool = False, reference_focal: float = 0.0,
                warmup: Optional[tuple] = None) -> DepthModel:
-    """Load a metric depth checkpoint ready for :meth:`DepthModel.predict`.
+    """
+    Load a metric depth checkpoint ready for :meth:`DepthModel.predict`.
 
     ``warmup`` = ``(width, height)`` runs one inference at that size afterwards.
     """
