@@ -1,0 +1,472 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Run depth_node on the bundled sample stream and save what it publishes.
+
+``depth_node_demo`` (or ``python3 -m depth_node.demo``) starts the real
+:class:`~depth_node.node.DepthNode` in-process, next to a small node that plays
+the sample frames (``depth_node/sample``) as ``sensor_msgs/Image`` (rgb8) and
+``CameraInfo`` on ``image`` and ``camera_info``, one frame at a time. For each
+frame it waits for ``depth/image``, ``depth/camera_info`` and ``points`` with
+the frame's stamp, then writes into ``--out``:
+
+* ``frame_NNN_depth.png``: the input next to its colourised depth,
+* ``frame_NNN.ply``: the point cloud of the last frame,
+* ``latencies.json``: per frame, publish-to-depth latency and the model's
+  own per-stage timings,
+
+and prints one summary line. Both nodes run in a private rclpy context on a
+multi-threaded executor; ``ROS_DOMAIN_ID`` is left as it is. ROS arguments
+(``--ros-args ...``) are passed on to rclpy.
+
+Exit status: 0 when every frame came back, 1 when some did not, 2 when the
+model cannot be loaded (or the arguments are wrong).
+"""
+
+import argparse
+import json
+from pathlib import Path
+import statistics
+import sys
+import threading
+import time
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from PIL import Image as PILImage
+import rclpy
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.logging import get_logger_level, LoggingSeverity, set_logger_level
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.utilities import remove_ros_args
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+import yaml
+
+from .conversions import bytes_of, cloud_to_structured, image_fields_to_depth, unpack_rgb
+from .params import DEFAULT_MODEL
+from .ply import write_ply
+from .visualize import colorize_depth, depth_range, save_png, side_by_side
+
+#: The bundled sample stream (frames, ground-truth depth, camera_info.yaml).
+SAMPLE_DIR = Path(__file__).resolve().parent / 'sample'
+#: frame_id of the published images (REP 103 optical frame of a colour camera).
+FRAME_ID = 'camera_color_optical_frame'
+#: Name of the depth node started by the demo (also its logger's name).
+NODE_NAME = 'depth_node'
+#: How many times a frame the node dropped (e.g. camera_info not there yet) is sent again.
+MAX_RESENDS = 2
+#: Longest single wait between checks of the node's drop counters, in seconds.
+CHECK_PERIOD_S = 0.25
+
+
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    """Parse the demo's own (non-ROS) command-line arguments."""
+    parser = argparse.ArgumentParser(
+        prog='depth_node_demo',
+        description='Run depth_node on the bundled sample frames and save colourised depth, '
+                    'a point cloud and latencies.')
+    parser.add_argument('--model', default=DEFAULT_MODEL,
+                        help='Hugging Face model id or local checkpoint directory '
+                             '(default: %(default)s)')
+    parser.add_argument('--out', type=Path, default=Path('demo_out'),
+                        help='output folder (default: %(default)s)')
+    parser.add_argument('--device', default='auto',
+                        help='inference device: auto, cpu, cuda or cuda:N (default: auto)')
+    parser.add_argument('--frames', type=_positive_int, default=None,
+                        help='number of sample frames to send (default: all)')
+    parser.add_argument('--rate', type=_non_negative_float, default=0.0,
+                        help='publishing rate in Hz; 0 sends each frame as soon as the '
+                             'previous one came back (default: 0)')
+    parser.add_argument('--timeout', type=_positive_float, default=60.0,
+                        help='seconds to wait for the node to connect and for each frame '
+                             '(default: %(default)s)')
+    parser.add_argument('--sample', type=Path, default=SAMPLE_DIR,
+                        help='folder with frame_NNN.jpg and camera_info.yaml '
+                             '(default: the bundled sample)')
+    parser.add_argument('--verbose', action='store_true',
+                        help="show the depth node's info log lines")
+    return parser.parse_args(argv)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 1, got {text}')
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'must be greater than 0, got {text}')
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f'must be 0 or more, got {text}')
+    return value
+
+
+# --------------------------------------------------------------------------- messages
+
+def camera_info_from_yaml(path: Path) -> CameraInfo:
+    """Return a CameraInfo (no header) from a ROS camera_calibration YAML file."""
+    data = yaml.safe_load(Path(path).read_text())
+    msg = CameraInfo()
+    msg.width = int(data['image_width'])
+    msg.height = int(data['image_height'])
+    msg.distortion_model = str(data.get('distortion_model', 'plumb_bob'))
+    msg.d = [float(v) for v in data['distortion_coefficients']['data']]
+    msg.k = [float(v) for v in data['camera_matrix']['data']]
+    msg.r = [float(v) for v in data['rectification_matrix']['data']]
+    msg.p = [float(v) for v in data['projection_matrix']['data']]
+    return msg
+
+
+def image_msg(rgb: np.ndarray, stamp, frame_id: str = FRAME_ID) -> Image:
+    """Return an rgb8 Image message of an ``H x W x 3`` uint8 array."""
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = 'rgb8'
+    msg.is_bigendian = 0
+    msg.step = 3 * msg.width
+    msg.data = bytes_of(rgb)
+    return msg
+
+
+def cloud_arrays(msg: PointCloud2) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """
+    Return ``(xyz float32 N x 3, rgb uint8 N x 3 or None)`` of a PointCloud2.
+
+    The data is viewed with ``np.frombuffer`` through a structured dtype built
+    from ``msg.fields``; an ``rgb`` float32 field is unpacked as PCL packs it
+    (the float's bytes are the uint32 ``0x00RRGGBB``). Invalid (NaN) points
+    are kept; :func:`depth_node.ply.write_ply` drops them.
+    """
+    points = cloud_to_structured(msg).reshape(-1)
+    names = points.dtype.names or ()
+    if not all(n in names for n in 'xyz'):
+        raise ValueError(f'point cloud has no x/y/z fields (fields: {", ".join(names)})')
+    xyz = np.stack([points[n].astype(np.float32) for n in 'xyz'], axis=1)
+    rgb = unpack_rgb(points['rgb']) if 'rgb' in names else None
+    return xyz, rgb
+
+
+def _stamp_key(stamp) -> Tuple[int, int]:
+    return int(stamp.sec), int(stamp.nanosec)
+
+
+# --------------------------------------------------------------------------- player node
+
+class SamplePlayer(Node):
+    """Publishes sample frames + camera_info and collects the depth node's outputs by stamp."""
+
+    OUTPUTS = ('depth', 'info', 'points')
+
+    def __init__(self, camera_info: CameraInfo, **kwargs):
+        super().__init__('depth_node_demo_player', **kwargs)
+        self._camera_info = camera_info
+        self._cond = threading.Condition()
+        self._results: Dict[Tuple[int, int], dict] = {}
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2,
+                         reliability=ReliabilityPolicy.RELIABLE)
+        pub_events = PublisherEventCallbacks(matched=self._on_matched)
+        sub_events = SubscriptionEventCallbacks(matched=self._on_matched)
+        self.image_pub = self.create_publisher(Image, 'image', qos, event_callbacks=pub_events)
+        self.info_pub = self.create_publisher(CameraInfo, 'camera_info', qos,
+                                              event_callbacks=pub_events)
+        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
+                             reliability=ReliabilityPolicy.RELIABLE)
+        self.subs = [
+            self.create_subscription(Image, 'depth/image', self._on_depth, out_qos,
+                                     event_callbacks=sub_events),
+            self.create_subscription(CameraInfo, 'depth/camera_info', self._on_info, out_qos,
+                                     event_callbacks=sub_events),
+            self.create_subscription(PointCloud2, 'points', self._on_points, out_qos,
+                                     event_callbacks=sub_events),
+        ]
+
+    # ---------------------------------------------------------------- connection
+    def _on_matched(self, _info) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def connected(self) -> bool:
+        """Whether the depth node listens to both inputs and all three outputs reach us."""
+        return (self.image_pub.get_subscription_count() > 0
+                and self.info_pub.get_subscription_count() > 0
+                and all(s.get_publisher_count() > 0 for s in self.subs))
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until :meth:`connected` (woken by matched events); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self.connected():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, CHECK_PERIOD_S))
+        return True
+
+    # ---------------------------------------------------------------- frames
+    def publish_frame(self, rgb: np.ndarray, stamp) -> float:
+        """Publish camera_info then the image with ``stamp``; return the publish time."""
+        info = self._camera_info
+        info.header.stamp = stamp
+        info.header.frame_id = FRAME_ID
+        msg = image_msg(rgb, stamp)
+        with self._cond:
+            self._results.setdefault(_stamp_key(stamp), {})
+        self.info_pub.publish(info)
+        sent = time.perf_counter()
+        self.image_pub.publish(msg)
+        return sent
+
+    def wait_frame(self, stamp, deadline: float, dropped=None) -> Optional[dict]:
+        """
+        Wait until depth, depth camera_info and points with ``stamp`` arrived.
+
+        Returns ``{'depth': (msg, t), 'info': ..., 'points': ...}`` (``t`` from
+        ``time.perf_counter``), or None at ``deadline`` (``time.monotonic``) or
+        as soon as ``dropped()`` returns True (the node dropped the frame).
+        """
+        key = _stamp_key(stamp)
+        with self._cond:
+            while True:
+                got = self._results.get(key, {})
+                if all(k in got for k in self.OUTPUTS):
+                    return self._results.pop(key)
+                if dropped is not None and dropped():
+                    return None
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(min(remaining, CHECK_PERIOD_S))
+
+    def _store(self, kind: str, msg) -> None:
+        now = time.perf_counter()
+        with self._cond:
+            slot = self._results.get(_stamp_key(msg.header.stamp))
+            if slot is not None and kind not in slot:
+                slot[kind] = (msg, now)
+                self._cond.notify_all()
+
+    def _on_depth(self, msg: Image) -> None:
+        self._store('depth', msg)
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        self._store('info', msg)
+
+    def _on_points(self, msg: PointCloud2) -> None:
+        self._store('points', msg)
+
+
+# --------------------------------------------------------------------------- main
+
+def load_sample(folder: Path) -> Tuple[List[Path], CameraInfo]:
+    """Return the sorted ``frame_*.jpg`` paths and the CameraInfo of a sample folder."""
+    frames = sorted(Path(folder).glob('frame_*.jpg'))
+    info_path = Path(folder) / 'camera_info.yaml'
+    if not frames or not info_path.is_file():
+        raise FileNotFoundError(
+            f'{folder} has no frame_*.jpg or no camera_info.yaml (see tools/make_sample.py)')
+    return frames, camera_info_from_yaml(info_path)
+
+
+def _ground_truth(folder: Path, index: int) -> Optional[np.ndarray]:
+    path = Path(folder) / f'depth_{index:03d}.png'
+    if not path.is_file():
+        return None
+    mm = np.asarray(PILImage.open(path)).astype(np.float32)
+    return np.where(mm > 0, mm / 1000.0, np.nan).astype(np.float32)
+
+
+def _abs_rel(depth: np.ndarray, truth: Optional[np.ndarray]) -> Optional[float]:
+    if truth is None or truth.shape != depth.shape:
+        return None
+    valid = np.isfinite(depth) & np.isfinite(truth) & (truth > 0)
+    if not np.any(valid):
+        return None
+    return float(np.mean(np.abs(depth[valid] - truth[valid]) / truth[valid]))
+
+
+def _drop_total(node) -> int:
+    """Frames the node has dropped so far (its ``drops`` counter), 0 if it has none."""
+    drops = getattr(node, 'drops', None)
+    if drops is None:
+        return 0
+    for _ in range(3):
+        try:
+            return int(sum(list(drops.values())))
+        except RuntimeError:  # the worker added a key while we iterated; read again
+            continue
+    return 0
+
+
+def _spin(executor) -> None:
+    try:
+        executor.spin()
+    except ExternalShutdownException:
+        pass
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``depth_node_demo``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(remove_ros_args(['depth_node_demo'] + argv)[1:])
+    try:
+        frames, camera_info = load_sample(args.sample)
+    except (FileNotFoundError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+        print(f'depth_node demo: bad sample folder: {exc}', file=sys.stderr)
+        return 2
+    frames = frames[:args.frames] if args.frames else frames
+
+    # Imported here: torch and transformers take seconds to import, --help should not.
+    from .errors import ModelLoadError
+    from .node import DepthNode
+
+    context = rclpy.Context()
+    rclpy.init(args=['depth_node_demo'] + argv, context=context)
+    previous_level = get_logger_level(NODE_NAME)
+    if not args.verbose:
+        set_logger_level(NODE_NAME, LoggingSeverity.WARN)
+    nodes = []
+    executor = None
+    spinner = None
+    try:
+        try:
+            depth_node = DepthNode(
+                NODE_NAME, context=context, parameter_overrides=[
+                    Parameter('model', value=str(args.model)),
+                    Parameter('device', value=str(args.device)),
+                    # Process every frame; the demo itself paces the frames (--rate).
+                    Parameter('rate', value=0.0),
+                ])
+        except ModelLoadError as exc:
+            print(f'depth_node demo: {exc}', file=sys.stderr)
+            return 2
+        nodes.append(depth_node)
+        player = SamplePlayer(camera_info, context=context)
+        nodes.append(player)
+        executor = MultiThreadedExecutor(context=context)
+        for node in nodes:
+            executor.add_node(node)
+        spinner = threading.Thread(target=_spin, args=(executor,), name='demo_executor',
+                                   daemon=True)
+        spinner.start()
+        records = _run_frames(args, frames, depth_node, player)
+        device = str(getattr(getattr(depth_node, 'model', None), 'device', args.device))
+    finally:
+        if executor is not None:
+            executor.shutdown(timeout_sec=5.0)
+        for node in reversed(nodes):
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        if spinner is not None:
+            spinner.join(timeout=5.0)
+        set_logger_level(NODE_NAME, previous_level)
+    return _write_outputs(args, records, device)
+
+
+def _run_frames(args, frames: List[Path], depth_node, player: SamplePlayer) -> List[dict]:
+    """Send the frames one by one and collect the node's outputs for each."""
+    records = [{'index': i, 'image': p.name, 'received': False} for i, p in enumerate(frames)]
+    if not player.wait_connected(args.timeout):
+        print(f'depth_node demo: the depth node did not connect within {args.timeout:g} s',
+              file=sys.stderr)
+        return records
+    pacing = threading.Event()  # never set: waited on only to pace frames to --rate
+    start = time.monotonic()
+    previous_timings = getattr(depth_node, 'last_timings', None)
+    for record, path in zip(records, frames):
+        if args.rate > 0:
+            pacing.wait(max(0.0, start + record['index'] / args.rate - time.monotonic()))
+        rgb = np.asarray(PILImage.open(path).convert('RGB'))
+        record['rgb'] = rgb
+        stamp = player.get_clock().now().to_msg()
+        record['stamp'] = {'sec': int(stamp.sec), 'nanosec': int(stamp.nanosec)}
+        deadline = time.monotonic() + args.timeout
+        result = None
+        for attempt in range(1 + MAX_RESENDS):
+            drops = _drop_total(depth_node)
+            sent = player.publish_frame(rgb, stamp)
+            record['attempts'] = attempt + 1
+            result = player.wait_frame(
+                stamp, deadline, dropped=lambda d=drops: _drop_total(depth_node) > d)
+            if result is not None or time.monotonic() >= deadline:
+                break
+        if result is None:
+            continue
+        depth_msg, t_depth = result['depth']
+        points_msg, t_points = result['points']
+        record.update(received=True, latency_ms=(t_depth - sent) * 1000.0,
+                      points_latency_ms=(t_points - sent) * 1000.0,
+                      depth=image_fields_to_depth(depth_msg), cloud=points_msg)
+        # The node's own timing of this frame, when it has already recorded it.
+        timings = getattr(depth_node, 'last_timings', None)
+        if timings is not None and timings is not previous_timings:
+            previous_timings = timings
+            record['node_process_ms'] = getattr(depth_node, 'last_latency_ms', None)
+            record['model_timings_ms'] = dict(timings)
+    return records
+
+
+def _write_outputs(args, records: List[dict], device: str) -> int:
+    """Write PNGs, the last frame's PLY and latencies.json; print the summary line."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    received = [r for r in records if r['received']]
+    valid = [r['depth'][np.isfinite(r['depth']) & (r['depth'] > 0)] for r in received]
+    valid = np.concatenate(valid) if valid else np.empty(0, np.float32)
+    vmin, vmax = depth_range(valid[None, :]) if valid.size else (0.0, 1.0)
+    n_png = n_ply = 0
+    for r in received:
+        depth = r['depth']
+        save_png(out / f"frame_{r['index']:03d}_depth.png",
+                 side_by_side(r['rgb'], colorize_depth(depth, vmin, vmax)))
+        n_png += 1
+        finite = depth[np.isfinite(depth) & (depth > 0)]
+        r['depth_min_m'] = float(finite.min()) if finite.size else None
+        r['depth_max_m'] = float(finite.max()) if finite.size else None
+        r['abs_rel'] = _abs_rel(depth, _ground_truth(args.sample, r['index']))
+    if received:
+        last = received[-1]
+        xyz, rgb = cloud_arrays(last['cloud'])
+        last['ply_points'] = write_ply(out / f"frame_{last['index']:03d}.ply", xyz, rgb)
+        n_ply = 1
+    latencies = [r['latency_ms'] for r in received]
+    median = statistics.median(latencies) if latencies else None
+    keep = ('index', 'image', 'stamp', 'received', 'attempts', 'latency_ms',
+            'points_latency_ms', 'node_process_ms', 'model_timings_ms', 'depth_min_m',
+            'depth_max_m', 'abs_rel', 'ply_points')
+    report = {
+        'model': str(args.model),
+        'device': device,
+        'sample': str(args.sample),
+        'frames_sent': len(records),
+        'frames_received': len(received),
+        'median_latency_ms': median,
+        'latency': 'publish of the image to arrival of depth/image, milliseconds',
+        'abs_rel': 'mean |depth - ground truth| / ground truth over valid pixels',
+        'frames': [{k: r[k] for k in keep if k in r} for r in records],
+    }
+    (out / 'latencies.json').write_text(json.dumps(report, indent=2) + '\n')
+
+    latency_text = f'{median:.0f} ms' if median is not None else 'n/a'
+    depth_text = (f'{float(valid.min()):.2f}-{float(valid.max()):.2f} m' if valid.size
+                  else 'n/a')
+    print(f'depth_node demo: {len(received)}/{len(records)} frames, model {args.model}, '
+          f'device {device}, median latency {latency_text}, depth {depth_text}, '
+          f'wrote {out}/ ({n_png} PNG, {n_ply} PLY, latencies.json)')
+    return 0 if len(received) == len(records) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
