@@ -39,7 +39,7 @@ SAMPLE_CAMERA = {'width': 640, 'height': 480, 'fx': 525.0, 'fy': 525.0, 'cx': 31
 SAMPLE_FRAMES = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Pose:
     """Camera-to-world rigid transform (see the module docstring)."""
 
@@ -107,12 +107,12 @@ def pixel_rays(width: int, height: int, fx: float, fy: float, cx: float,
 def render_plane(width: int, height: int, fx: float, fy: float, cx: float, cy: float,
                  normal: Sequence[float], distance: float) -> np.ndarray:
     """
-    Exact depth (float32 metres, NaN where missed) of the plane ``n . X = distance``.
+    Return the exact depth (float32 metres, NaN where missed) of the plane ``n . X = d``.
 
     The plane is given in the camera's optical frame by a normal ``n`` (any
-    length; normalised here) and its signed distance from the optical centre
-    along ``n``. Pixels whose ray is parallel to the plane or meets it behind
-    the camera are NaN.
+    length; normalised here) and ``d = distance``, its signed distance from the
+    optical centre along ``n``. Pixels whose ray is parallel to the plane or
+    meets it behind the camera are NaN.
     """
     n = np.asarray(normal, dtype=np.float64)
     n = n / np.linalg.norm(n)
