@@ -1,0 +1,349 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""
+``depth_node_eval``: metric accuracy against ground truth, and scale calibration.
+
+Reads a folder of RGB images with metric ground-truth depth (NYU Depth v2,
+KITTI or a generic layout, see :func:`depth_node.offline_io.find_samples`),
+predicts depth with the node's own pipeline (or takes precomputed
+predictions, or any callable), and reports the papers' metrics
+(:mod:`depth_node.metrics`) per image (CSV) and in total, optionally with
+median scaling next to the metric numbers.
+
+``--fit-scale`` fits the one factor s with ground truth ~= s x prediction
+(robust median over all valid pixels) and prints the ``reference_focal`` that
+makes the node apply it: depth is proportional to 1 / reference_focal, so
+new = current / s.
+"""
+
+import argparse
+import csv
+from dataclasses import dataclass, field
+import math
+from pathlib import Path
+import sys
+from typing import Callable, List, Optional, Sequence
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .errors import DepthNodeError
+from .geometry import check_image_size, intrinsics_from_camera_info
+from .metrics import (evaluate_image, ImageResult, mean_metrics, METRIC_NAMES, METRIC_TITLES,
+                      Protocol, PROTOCOLS, reference_focal_for_scale, ScaleFit, ScaleFitter)
+from .models import load_model
+from .offline_io import (Camera, find_intrinsics_file, find_prediction, find_samples,
+                         OfflineInputError, read_depth, read_intrinsics_file, read_rgb, Sample)
+from .params import DEFAULT_MODEL
+from .pipeline import DepthPipeline
+
+PROG = 'depth_node_eval'
+
+#: A prediction provider: (sample, rgb H x W x 3 uint8, camera_info or None) -> metres.
+Predictor = Callable[[Sample, np.ndarray, Optional[object]], np.ndarray]
+
+
+class ModelPredictor:
+    """Predict with a loaded :class:`DepthModel` through the node's :class:`DepthPipeline`."""
+
+    def __init__(self, model, focal_scaling: bool = True):
+        self.model = model
+        self.pipeline = DepthPipeline(model)
+        self.focal_scaling = bool(focal_scaling)
+
+    def __call__(self, sample: Sample, rgb: np.ndarray, info) -> np.ndarray:
+        """Return metric depth (metres) of one RGB image, scaled by its intrinsics."""
+        intr = None
+        if info is not None:
+            intr = intrinsics_from_camera_info(info)
+            check_image_size(intr, rgb.shape[1], rgb.shape[0])
+        elif self.focal_scaling:
+            raise OfflineInputError(
+                f'{sample.name}: no intrinsics for focal scaling; pass --camera-info or --fx '
+                '(or --no-focal-scaling)')
+        return self.pipeline.depth(rgb, (0, 1, 2), intr, self.focal_scaling)
+
+
+class FolderPredictor:
+    """Precomputed predictions: ``<name>.npy`` (metres) or ``<name>_depth.png`` (mm)."""
+
+    def __init__(self, folder, depth_scale: float = 1000.0):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise OfflineInputError(f'predictions folder {self.folder} does not exist')
+        self.depth_scale = float(depth_scale)
+
+    def __call__(self, sample: Sample, rgb: np.ndarray, info) -> np.ndarray:
+        """Return the stored prediction of ``sample`` in metres."""
+        path = find_prediction(self.folder, sample.name)
+        if path is None:
+            raise OfflineInputError(
+                f'no prediction for {sample.name} in {self.folder} (looked for {sample.name}'
+                '.npy, _depth.npy, _depth.png, .png)')
+        return read_depth(path, self.depth_scale)
+
+
+@dataclass
+class EvalReport:
+    """Per-image results, their means and (optionally) the fitted scale."""
+
+    protocol: Protocol
+    images: List[ImageResult] = field(default_factory=list)
+    scale: float = 1.0
+    scale_fit: Optional[ScaleFit] = None
+
+    @property
+    def mean(self) -> dict:
+        """Metric accuracy averaged over images."""
+        return mean_metrics([r.metrics for r in self.images])
+
+    @property
+    def scaled_mean(self) -> Optional[dict]:
+        """Median-scaled accuracy averaged over images (None without median scaling)."""
+        if not self.images or self.images[0].scaled_metrics is None:
+            return None
+        return mean_metrics([r.scaled_metrics for r in self.images])
+
+    @property
+    def valid(self) -> int:
+        """Total pixels evaluated."""
+        return sum(r.valid for r in self.images)
+
+    @property
+    def missing(self) -> int:
+        """Total pixels with ground truth but no prediction."""
+        return sum(r.missing for r in self.images)
+
+
+def resize_prediction(pred: np.ndarray, shape) -> np.ndarray:
+    """Resize a prediction to the ground truth's ``(H, W)`` (bilinear, as ZoeDepth does)."""
+    pred = np.asarray(pred, dtype=np.float32)
+    if pred.shape == tuple(shape):
+        return pred
+    return cv2.resize(pred, (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_LINEAR)
+
+
+def evaluate(samples: Sequence[Sample], predict: Predictor, protocol: Protocol, *,
+             camera: Optional[Camera] = None, depth_scale: Optional[float] = None,
+             median_scaling: bool = False, fit: bool = False, scale: float = 1.0,
+             progress: bool = False) -> EvalReport:
+    """
+    Evaluate ``predict`` on ``samples`` with ``protocol``.
+
+    ``camera`` (if set) overrides each sample's own intrinsics; ``depth_scale``
+    (if set) overrides the sample's and the protocol's ground-truth PNG scale.
+    ``scale`` multiplies every prediction before the metrics (to check a
+    calibration); ``fit`` fits the scale of the raw predictions.
+    """
+    report = EvalReport(protocol, scale=float(scale))
+    fitter = ScaleFitter(protocol) if fit else None
+    for sample in tqdm(samples, desc=PROG, unit='image', file=sys.stderr,
+                       disable=None if progress else True, dynamic_ncols=True):
+        rgb = read_rgb(sample.rgb_path)
+        cam = camera if camera is not None and camera.is_set() else sample.camera
+        info = cam.for_size(rgb.shape[1], rgb.shape[0]) if cam is not None else None
+        gt_scale = depth_scale or sample.depth_scale or protocol.depth_scale
+        gt = read_depth(sample.depth_path, gt_scale)
+        pred = resize_prediction(predict(sample, rgb, info), gt.shape)
+        report.images.append(evaluate_image(gt, pred, protocol, name=sample.name,
+                                            median_scaling=median_scaling, scale=scale))
+        if fitter is not None:
+            fitter.add(gt, pred)
+    if fitter is not None:
+        report.scale_fit = fitter.result()
+    return report
+
+
+def write_csv(path, report: EvalReport) -> None:
+    """Write one row per image and a final ``mean`` row."""
+    scaled = report.scaled_mean is not None
+    header = ['name', 'valid_px', 'missing_px', *METRIC_NAMES]
+    if scaled:
+        header += ['median_scale', *(f'ms_{n}' for n in METRIC_NAMES)]
+    with open(path, 'w', newline='', encoding='utf-8') as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for r in report.images:
+            row = [r.name, r.valid, r.missing, *(_num(r.metrics[n]) for n in METRIC_NAMES)]
+            if scaled:
+                row += [_num(r.median_scale), *(_num(r.scaled_metrics[n]) for n in METRIC_NAMES)]
+            writer.writerow(row)
+        row = ['mean', report.valid, report.missing,
+               *(_num(report.mean[n]) for n in METRIC_NAMES)]
+        if scaled:
+            scales = [r.median_scale for r in report.images if r.median_scale is not None]
+            row += [_num(float(np.median(scales)) if scales else math.nan),
+                    *(_num(report.scaled_mean[n]) for n in METRIC_NAMES)]
+        writer.writerow(row)
+
+
+def _num(value) -> str:
+    return 'nan' if value is None or not math.isfinite(value) else f'{value:.6g}'
+
+
+def format_table(report: EvalReport, per_image: bool = False) -> str:
+    """Return the metrics as a fixed-width text table."""
+    width = max([22] + [len(r.name) + 2 for r in report.images] if per_image else [22])
+    titles = ''.join(f'{METRIC_TITLES[n]:>9}' for n in METRIC_NAMES)
+    lines = [f"{'':<{width}}{'pixels':>10}{titles}"]
+
+    def row(label, pixels, metrics):
+        return f'{label:<{width}}{pixels:>10}' + ''.join(
+            f'{metrics[n]:>9.4f}' for n in METRIC_NAMES)
+
+    if per_image:
+        for r in report.images:
+            lines.append(row(r.name, r.valid, r.metrics))
+            if r.scaled_metrics is not None:
+                lines.append(row(f'  x{r.median_scale:.3f}', '', r.scaled_metrics))
+    lines.append(row('mean, metric', report.valid, report.mean))
+    if report.scaled_mean is not None:
+        lines.append(row('mean, median-scaled', '', report.scaled_mean))
+    return '\n'.join(lines)
+
+
+def format_scale_fit(fit: ScaleFit, current: Optional[float], focal_scaling: bool,
+                     source: str) -> str:
+    """Return the calibration result and the reference_focal to configure."""
+    if not math.isfinite(fit.scale):
+        return 'scale fit: no valid pixels (check the depth caps, crop and depth scale)'
+    lo, hi = fit.spread()
+    lines = [
+        f'scale fit over {fit.frames} frame(s), {fit.pixels} pixels: '
+        f'ground truth / prediction = {fit.scale:.4f} (median; per frame {lo:.4f} .. {hi:.4f})',
+    ]
+    if not focal_scaling:
+        lines.append('focal scaling was off: reference_focal has no effect then. Fit again '
+                     'with focal scaling on (the node default) to get a reference_focal.')
+        return '\n'.join(lines)
+    if not current:
+        lines.append(f'reference_focal_new = reference_focal_current / {fit.scale:.4f} '
+                     '(pass --reference-focal CURRENT, or --model, to compute it; '
+                     'depth_node logs the value in use at start-up)')
+        return '\n'.join(lines)
+    new = reference_focal_for_scale(current, fit.scale)
+    lines += [
+        f'reference_focal: current {current:.1f} px ({source}) -> new {new:.1f} px '
+        f'(new = current / scale; depth is proportional to 1 / reference_focal)',
+        'put this in config/depth_node.yaml (under /**: ros__parameters:):',
+        f'    reference_focal: {new:.1f}',
+        f'or run the node with: --ros-args -p reference_focal:={new:.1f}',
+    ]
+    return '\n'.join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser of ``depth_node_eval``."""
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description='Evaluate metric depth against ground truth (AbsRel, SqRel, RMSE, RMSE log, '
+                    'log10, delta1-3) and fit the scale for a camera (--fit-scale).')
+    p.add_argument('data', help='folder of RGB images + ground-truth depth (rgb/ + depth/, '
+                                'test_annotations.json, or *depth* files beside the images)')
+    p.add_argument('--dataset', choices=sorted(PROTOCOLS), default='generic',
+                   help='protocol: nyu (Eigen crop, 1e-3..10 m, PNG mm), kitti (Garg crop, '
+                        '1e-3..80 m, PNG /256), generic (whole image, > 1e-3 m, PNG mm); '
+                        'default: %(default)s')
+    p.add_argument('--crop', choices=('none', 'eigen_nyu', 'garg', 'eigen_kitti'),
+                   help="override the protocol's crop")
+    p.add_argument('--min-depth', type=float, help="override the protocol's minimum (m)")
+    p.add_argument('--max-depth', type=float, help="override the cap (m; 0 = none)")
+    p.add_argument('--depth-scale', type=float,
+                   help='ground-truth PNG units per metre (default: per file index, else '
+                        'protocol: 1000 mm, KITTI 256; TUM 5000); .npy is metres')
+    g = p.add_argument_group('intrinsics (default: test_annotations.json or a camera_info.yaml '
+                             'in the folder)')
+    g.add_argument('--camera-info', metavar='FILE', help='camera_info YAML or Open3D JSON')
+    g.add_argument('--fx', type=float)
+    g.add_argument('--fy', type=float)
+    g.add_argument('--cx', type=float)
+    g.add_argument('--cy', type=float)
+    g = p.add_argument_group('predictions')
+    g.add_argument('--model', default=DEFAULT_MODEL,
+                   help='Hugging Face id or local checkpoint (default: %(default)s)')
+    g.add_argument('--predictions', metavar='DIR',
+                   help='evaluate precomputed predictions instead of a model: <name>.npy '
+                        '(metres) or <name>_depth.png (mm, as depth_node_run writes)')
+    g.add_argument('--device', default='auto', help='auto | cpu | cuda | cuda:N')
+    g.add_argument('--precision', default='auto', help='auto | fp32 | fp16 | bf16')
+    g.add_argument('--reference-focal', type=float, default=0.0,
+                   help="px at network input; 0 = the checkpoint's")
+    g.add_argument('--no-focal-scaling', action='store_true')
+    g = p.add_argument_group('report')
+    g.add_argument('--median-scaling', action='store_true',
+                   help='also report scale-free accuracy (per-image median scaling)')
+    g.add_argument('--scale', type=float, default=1.0,
+                   help='multiply predictions by this factor first (check a fitted scale)')
+    g.add_argument('--csv', metavar='PATH', help='write per-image metrics and the mean')
+    g.add_argument('--per-image', action='store_true', help='print every image')
+    g.add_argument('--max-frames', type=int, default=0, help='evaluate the first N pairs')
+    g.add_argument('--no-progress', action='store_true')
+    g = p.add_argument_group('calibration')
+    g.add_argument('--fit-scale', action='store_true',
+                   help='fit ground truth / prediction (robust median) and print the '
+                        'reference_focal for config/depth_node.yaml')
+    return p
+
+
+def run(args) -> int:
+    """Evaluate as ``args`` says and print the report; return the exit status."""
+    protocol = PROTOCOLS[args.dataset].with_overrides(args.min_depth, args.max_depth, args.crop)
+    root = Path(args.data)
+    samples = find_samples(root)
+    if args.max_frames > 0:
+        samples = samples[:args.max_frames]
+    info_path = args.camera_info
+    if info_path is None and all(s.camera is None for s in samples):
+        found = find_intrinsics_file(root)
+        info_path = str(found) if found else None
+    camera = Camera(read_intrinsics_file(info_path) if info_path else None,
+                    args.fx, args.fy, args.cx, args.cy)
+    current = None
+    source = ''
+    if args.predictions:
+        predict = FolderPredictor(args.predictions)
+        label = f'predictions in {args.predictions}'
+        if args.reference_focal > 0:
+            current, source = args.reference_focal, '--reference-focal'
+    else:
+        model = load_model(args.model, args.device, args.precision,
+                           reference_focal=args.reference_focal)
+        predict = ModelPredictor(model, not args.no_focal_scaling)
+        label = model.describe()
+        current = model.reference_focal
+        source = ('--reference-focal' if args.reference_focal > 0
+                  else "the checkpoint's default")
+    print(f'{PROG}: {len(samples)} image(s) in {root}; protocol {protocol.summary()}')
+    print(f'{PROG}: {label}')
+    report = evaluate(samples, predict, protocol, camera=camera, depth_scale=args.depth_scale,
+                      median_scaling=args.median_scaling or args.fit_scale, fit=args.fit_scale,
+                      scale=args.scale, progress=not args.no_progress)
+    if args.scale != 1.0:
+        print(f'{PROG}: predictions multiplied by {args.scale:g}')
+    print(format_table(report, args.per_image))
+    if report.missing:
+        print(f'{PROG}: {report.missing} pixels with ground truth had no prediction (NaN) and '
+              'were left out')
+    if args.csv:
+        write_csv(args.csv, report)
+        print(f'{PROG}: wrote {args.csv}')
+    if report.scale_fit is not None:
+        print(format_scale_fit(report.scale_fit, current, not args.no_focal_scaling, source))
+    return 0 if report.valid else 1
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``depth_node_eval``."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except DepthNodeError as exc:
+        print(f'{PROG}: error: {exc}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())
