@@ -1,0 +1,361 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""
+``depth_node_run``: the node's inference on files and rosbag2, without a ROS graph.
+
+Input: an image, a folder of images, a video, or a rosbag2 (sqlite3 or MCAP)
+with an image and a camera_info topic. Output: a 16-bit depth PNG
+(millimetres, 0 = invalid) and a colourised PNG per frame, PLY point clouds
+(optionally every Nth frame), and/or a new rosbag2 holding the input topics
+plus ``depth/image``, ``depth/camera_info`` and ``points`` for playback into
+RViz. Every frame goes through :class:`~depth_node.pipeline.DepthPipeline`, so
+depth, scaling and points are exactly what the node publishes.
+"""
+
+import argparse
+from pathlib import Path
+import sys
+import time
+from typing import List, Optional
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .conversions import rgb_from_array
+from .errors import DepthNodeError
+from .geometry import check_image_size, intrinsics_from_camera_info
+from .models import load_model
+from .offline_io import (BagSource, BagWriter, Camera, camera_info_message, cloud_message,
+                         cloud_points, depth_png_array, expand_inputs, find_intrinsics_file,
+                         header_message, image_message, ImageFilesSource, OfflineInputError,
+                         read_intrinsics_file, VideoSource)
+from .params import DEFAULT_MODEL, DEPTH_ENCODING_CHOICES
+from .pipeline import DepthPipeline, OutputOptions
+from .ply import write_ply
+from .visualize import colorize_depth, save_png, side_by_side
+
+PROG = 'depth_node_run'
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser of ``depth_node_run``."""
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description='Run depth_node on an image, a folder of images, a video or a rosbag2 '
+                    'and write depth PNGs, PLY clouds and/or a new rosbag2 (no ROS needed).')
+    p.add_argument('input', help='image file, folder of images, video file, or rosbag2 '
+                                 '(folder with metadata.yaml, or its .db3/.mcap file)')
+    g = p.add_argument_group('camera (images and videos; bags use their camera_info topic)')
+    g.add_argument('--camera-info', metavar='YAML',
+                   help='camera_info YAML (ROS camera_calibration format) or Open3D intrinsics '
+                        'JSON; default: camera_info.yaml in an image folder')
+    g.add_argument('--fx', type=float, help='focal length in pixels (overrides the file)')
+    g.add_argument('--fy', type=float, help='default: fx')
+    g.add_argument('--cx', type=float, help='principal point x (default: image centre)')
+    g.add_argument('--cy', type=float, help='principal point y (default: image centre)')
+    g.add_argument('--frame-id', default='camera_optical_frame',
+                   help='header frame_id for images and videos (default: %(default)s)')
+    g.add_argument('--fps', type=float, default=10.0,
+                   help='frame rate of an image folder, for stamps in an output bag '
+                        '(default: %(default)s)')
+    g = p.add_argument_group('rosbag2 input')
+    g.add_argument('--image-topic', help='image topic (sensor_msgs/Image or CompressedImage); '
+                                         'default: the only colour image topic')
+    g.add_argument('--camera-info-topic', help="default: 'camera_info' beside the image topic, "
+                                               'or the only CameraInfo topic')
+    g = p.add_argument_group('frames')
+    g.add_argument('--every', type=int, default=1, metavar='N',
+                   help='process every Nth image (default: %(default)s)')
+    g.add_argument('--max-frames', type=int, default=0, metavar='N',
+                   help='stop after N processed frames (0 = all)')
+    g.add_argument('--no-progress', action='store_true', help='no progress bar')
+    g = p.add_argument_group('model (as the node parameters)')
+    g.add_argument('--model', default=DEFAULT_MODEL,
+                   help='Hugging Face id or local checkpoint directory (default: %(default)s)')
+    g.add_argument('--device', default='auto', help='auto | cpu | cuda | cuda:N')
+    g.add_argument('--precision', default='auto', help='auto | fp32 | fp16 | bf16')
+    g.add_argument('--reference-focal', type=float, default=0.0,
+                   help="px at network input; 0 = the checkpoint's (see depth_node_eval "
+                        '--fit-scale)')
+    g.add_argument('--no-focal-scaling', action='store_true',
+                   help='do not rescale depth by camera focal / training focal')
+    g = p.add_argument_group('file outputs')
+    g.add_argument('--out', metavar='DIR', help='folder for <name>_depth.png (16-bit mm), '
+                                                '<name>_color.png and <name>.ply')
+    g.add_argument('--no-color', action='store_true', help='no colourised PNG')
+    g.add_argument('--side-by-side', action='store_true',
+                   help='colourised PNG shows the input image left of the depth')
+    g.add_argument('--color-range', type=float, nargs=2, metavar=('MIN', 'MAX'),
+                   help='fixed colour range in metres (default: 2nd-98th percentile per frame)')
+    g.add_argument('--npy', action='store_true', help='also write <name>_depth.npy (float32 m)')
+    g.add_argument('--ply-every', type=int, default=0, metavar='N',
+                   help='write <name>.ply for every Nth processed frame (0 = none)')
+    g = p.add_argument_group('rosbag2 output')
+    g.add_argument('--out-bag', metavar='PATH', help='new rosbag2 folder to write')
+    g.add_argument('--bag-storage', choices=('mcap', 'sqlite3'), default='mcap',
+                   help='storage plugin of the output bag (default: %(default)s)')
+    g.add_argument('--namespace', default=None,
+                   help='namespace of the output topics (default: that of the image topic; '
+                        "'/camera' for images and videos)")
+    g.add_argument('--depth-encoding', choices=DEPTH_ENCODING_CHOICES, default='32FC1',
+                   help='encoding of depth/image in the bag (default: %(default)s)')
+    g.add_argument('--no-points', action='store_true', help='no points topic in the bag')
+    g = p.add_argument_group('points (PLY and the points topic, as the node parameters)')
+    g.add_argument('--points-stride', type=int, default=1, help='keep every Nth pixel')
+    g.add_argument('--no-points-rgb', action='store_true', help='no colour in the points')
+    g.add_argument('--points-dense', action='store_true',
+                   help='dense cloud of valid points (default: organized H x W with NaN)')
+    g.add_argument('--min-depth', type=float, default=0.0, help='m, nearer points dropped')
+    g.add_argument('--max-depth', type=float, default=0.0,
+                   help='m, farther points dropped (0 = no limit)')
+    return p
+
+
+def _namespace(value: Optional[str], default: str) -> str:
+    value = default if value is None else value
+    value = value.strip().strip('/')
+    return '/' + value if value else ''
+
+
+def open_source(args, start_ns: int):
+    """Return the frame source for ``args.input`` and a one-line description of it."""
+    kind, target = expand_inputs(args.input)
+    every, limit = args.every, args.max_frames
+    if kind == 'bag':
+        source = BagSource(target, image_topic=args.image_topic,
+                           info_topic=args.camera_info_topic, every=every, limit=limit)
+        return source, (f'rosbag2 {source.path}: {source.image_topic} ({source.image_count} '
+                        f'images), {source.info_topic}')
+    info_path = args.camera_info
+    if info_path is None and kind == 'images':
+        found = find_intrinsics_file(Path(args.input) if Path(args.input).is_dir()
+                                     else Path(args.input).parent)
+        info_path = str(found) if found else None
+    camera = Camera(read_intrinsics_file(info_path) if info_path else None,
+                    args.fx, args.fy, args.cx, args.cy)
+    if not camera.is_set():
+        raise OfflineInputError(
+            'no camera intrinsics: pass --camera-info <camera_info.yaml> or --fx (and '
+            'optionally --fy --cx --cy); depth scaling and points need them')
+    where = f'intrinsics from {info_path}' if info_path and args.fx is None else 'intrinsics ' \
+        'from flags'
+    if kind == 'video':
+        source = VideoSource(target, camera, every=every, limit=limit, start_ns=start_ns,
+                             frame_id=args.frame_id)
+        return source, f'video {target} ({source.count} frames, {source.fps:g} fps), {where}'
+    source = ImageFilesSource(target, camera, every=every, limit=limit, fps=args.fps,
+                              start_ns=start_ns, frame_id=args.frame_id)
+    return source, f'{len(target)} image(s) in {Path(args.input)}, {where}'
+
+
+class FileOutput:
+    """Per-frame files: 16-bit depth PNG, colourised PNG, optional .npy and PLY."""
+
+    def __init__(self, folder: Path, args):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.args = args
+        self.counts = {'depth PNG': 0, 'colour PNG': 0, 'npy': 0, 'PLY': 0}
+
+    def write(self, name: str, pixels, order, result, ply: bool) -> None:
+        """Write the files of one frame."""
+        args = self.args
+        depth = result.depth
+        if result.depth_encoding == '16UC1':
+            png = np.frombuffer(result.depth_data, dtype='<u2').reshape(depth.shape)
+        else:
+            png = depth_png_array(depth)
+        cv2.imwrite(str(self.folder / f'{name}_depth.png'), png)
+        self.counts['depth PNG'] += 1
+        if args.npy:
+            np.save(self.folder / f'{name}_depth.npy', np.where(depth > 0, depth, np.nan)
+                    .astype(np.float32))
+            self.counts['npy'] += 1
+        if not args.no_color:
+            vmin, vmax = args.color_range if args.color_range else (None, None)
+            color = colorize_depth(depth, vmin, vmax)
+            if args.side_by_side:
+                color = side_by_side(rgb_from_array(pixels, order), color)
+            save_png(self.folder / f'{name}_color.png', color)
+            self.counts['colour PNG'] += 1
+        if ply and result.cloud is not None:
+            xyz, rgb = cloud_points(result.cloud)
+            write_ply(self.folder / f'{name}.ply', xyz, rgb,
+                      comment=f'depth_node_run {name}')
+            self.counts['PLY'] += 1
+
+    def summary(self) -> str:
+        """Return what was written, in one line."""
+        parts = [f'{n} {k}' for k, n in self.counts.items() if n]
+        return f"{self.folder}: {', '.join(parts) or 'nothing'}"
+
+
+class BagOutput:
+    """A new rosbag2: the input topics (copied, or made from images) plus the node's outputs."""
+
+    def __init__(self, path: Path, args, source):
+        self.args = args
+        self.from_bag = isinstance(source, BagSource)
+        ns = self.namespace(args, source)
+        self.writer = BagWriter(path, args.bag_storage)
+        self.typestore = self.writer.typestore
+        self.image_topic = f'{ns}/image_raw'
+        self.info_topic = f'{ns}/camera_info'
+        self.depth_topic = f'{ns}/depth/image'
+        self.depth_info_topic = f'{ns}/depth/camera_info'
+        self.points_topic = f'{ns}/points'
+
+    @staticmethod
+    def namespace(args, source) -> str:
+        """Return the output namespace; raise if the input bag already has those topics."""
+        from_bag = isinstance(source, BagSource)
+        default = source.image_topic.rstrip('/').rsplit('/', 1)[0] if from_bag else '/camera'
+        ns = _namespace(args.namespace, default)
+        if from_bag:
+            outputs = {f'{ns}/depth/image', f'{ns}/depth/camera_info', f'{ns}/points'}
+            clash = sorted(outputs & {c.topic for c in source.connections})
+            if clash:
+                raise OfflineInputError(
+                    f"the input bag already has {', '.join(clash)}; pass --namespace to put "
+                    'the outputs elsewhere')
+        return ns
+
+    def copy(self, raw) -> None:
+        """Copy one input bag message."""
+        self.writer.write_raw(raw)
+
+    def write(self, frame, pixels, order, info, result, log_ns: int) -> None:
+        """Write depth/image, depth/camera_info and points of one frame (and its input)."""
+        ts = self.typestore
+        header = header_message(ts, frame.stamp_ns, frame.frame_id)
+        if not self.from_bag:
+            h, w, c = pixels.shape
+            encoding = {(3, (0, 1, 2)): 'rgb8', (3, (2, 1, 0)): 'bgr8'}.get(
+                (c, tuple(order)), None)
+            data = np.ascontiguousarray(pixels)
+            if encoding is None:
+                encoding, data = 'rgb8', rgb_from_array(pixels, order)
+            self.writer.write(self.image_topic, 'sensor_msgs/msg/Image', log_ns,
+                              image_message(ts, header, h, w, encoding, w * 3, data.data))
+            self.writer.write(self.info_topic, 'sensor_msgs/msg/CameraInfo', log_ns,
+                              camera_info_message(ts, header, info))
+        h, w = result.depth.shape
+        self.writer.write(self.depth_topic, 'sensor_msgs/msg/Image', log_ns,
+                          image_message(ts, header, h, w, result.depth_encoding,
+                                        result.depth_step, result.depth_data))
+        self.writer.write(self.depth_info_topic, 'sensor_msgs/msg/CameraInfo', log_ns,
+                          camera_info_message(ts, header, info))
+        if result.cloud is not None:
+            self.writer.write(self.points_topic, 'sensor_msgs/msg/PointCloud2', log_ns,
+                              cloud_message(ts, header, result.cloud))
+
+    def close(self) -> None:
+        """Finish the bag."""
+        self.writer.close()
+
+    def summary(self) -> str:
+        """Return the topics written, in one line."""
+        new = [t for t in (self.depth_topic, self.depth_info_topic, self.points_topic)
+               if t in self.writer.counts]
+        others = len(self.writer.counts) - len(new)
+        counts = ', '.join(f'{t} ({self.writer.counts[t]})' for t in new)
+        return f'{self.writer.path} ({self.args.bag_storage}): {counts} + {others} input topic(s)'
+
+
+def run(args) -> int:
+    """Run the pipeline over the input as ``args`` says; return the exit status."""
+    if not args.out and not args.out_bag:
+        raise OfflineInputError('nothing to write: pass --out DIR and/or --out-bag PATH')
+    if args.every < 1 or args.points_stride < 1 or args.ply_every < 0 or args.max_frames < 0:
+        raise OfflineInputError('--every and --points-stride must be >= 1, --ply-every and '
+                                '--max-frames >= 0')
+    if args.out_bag and Path(args.out_bag).exists():
+        raise OfflineInputError(f'{args.out_bag} exists already; rosbag2 output must be new')
+    start_ns = time.time_ns()
+    source, description = open_source(args, start_ns)
+    try:
+        if args.out_bag:
+            BagOutput.namespace(args, source)
+        return _run(args, source, description)
+    finally:
+        source.close()
+
+
+def _run(args, source, description: str) -> int:
+    model = load_model(args.model, args.device, args.precision,
+                       reference_focal=args.reference_focal)
+    pipeline = DepthPipeline(model)
+    print(f'{PROG}: {description}')
+    print(f'{PROG}: {model.describe()}')
+    files = FileOutput(Path(args.out), args) if args.out else None
+    bag = BagOutput(Path(args.out_bag), args, source) if args.out_bag else None
+    drops: dict = {}
+    processed = 0
+    t0 = time.perf_counter()
+    progress = tqdm(total=len(source), unit='frame', desc=PROG, file=sys.stderr,
+                    disable=True if args.no_progress else None, dynamic_ncols=True)
+    try:
+        for raw, frame in source:
+            if raw is not None and bag is not None:
+                bag.copy(raw)
+            if frame is None:
+                continue
+            try:
+                pixels, order = frame.image()
+                info = frame.camera_info()
+                intr = intrinsics_from_camera_info(info)
+                check_image_size(intr, pixels.shape[1], pixels.shape[0])
+                ply = bool(files and args.ply_every and processed % args.ply_every == 0)
+                opts = OutputOptions(
+                    focal_scaling=not args.no_focal_scaling, depth_encoding=args.depth_encoding,
+                    publish_points=ply or (bag is not None and not args.no_points),
+                    points_rgb=not args.no_points_rgb, points_stride=args.points_stride,
+                    points_organized=not args.points_dense, min_depth=args.min_depth,
+                    max_depth=args.max_depth)
+                result = pipeline.process(pixels, order, intr, opts)
+            except DepthNodeError as exc:
+                reason = type(exc).__name__
+                if reason not in drops:
+                    progress.write(f'{PROG}: warning: dropped {frame.name}: {exc}',
+                                   file=sys.stderr)
+                drops[reason] = drops.get(reason, 0) + 1
+                progress.update(1)
+                continue
+            if files is not None:
+                files.write(frame.name, pixels, order, result, ply)
+            if bag is not None:
+                bag.write(frame, pixels, order, info, result,
+                          raw.timestamp if raw is not None else frame.stamp_ns)
+            processed += 1
+            progress.update(1)
+    finally:
+        progress.close()
+        if bag is not None:
+            bag.close()
+    elapsed = time.perf_counter() - t0
+    rate = processed / elapsed if elapsed > 0 else 0.0
+    print(f'{PROG}: {processed} frame(s) in {elapsed:.1f} s ({rate:.2f} frames/s)')
+    for output in (files, bag):
+        if output is not None:
+            print(f'{PROG}: wrote {output.summary()}')
+    if drops:
+        text = ', '.join(f'{n} {reason}' for reason, n in drops.items())
+        print(f'{PROG}: dropped {sum(drops.values())} frame(s): {text}', file=sys.stderr)
+    return 0 if processed else 1
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``depth_node_run``."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except DepthNodeError as exc:
+        print(f'{PROG}: error: {exc}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())
