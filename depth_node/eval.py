@@ -205,7 +205,12 @@ def format_table(report: EvalReport, per_image: bool = False) -> str:
 
 def format_scale_fit(fit: ScaleFit, current: Optional[float], focal_scaling: bool,
                      source: str) -> str:
-    """Return the calibration result and the reference_focal to configure."""
+    """
+    Return the calibration result and the reference_focal to configure.
+
+    ``current`` is the reference focal in use (None or 0 when unknown); ``source``
+    says where it came from, ``'none'`` for a model without one (Depth Pro).
+    """
     if not math.isfinite(fit.scale):
         return 'scale fit: no valid pixels (check the depth caps, crop and depth scale)'
     lo, hi = fit.spread()
@@ -216,6 +221,10 @@ def format_scale_fit(fit: ScaleFit, current: Optional[float], focal_scaling: boo
     if not focal_scaling:
         lines.append('focal scaling was off: reference_focal has no effect then. Fit again '
                      'with focal scaling on (the node default) to get a reference_focal.')
+        return '\n'.join(lines)
+    if source == 'none':
+        lines.append('this model has no reference_focal (Depth Pro: depth follows the camera '
+                     'fx); the node cannot apply the factor through a parameter')
         return '\n'.join(lines)
     if not current:
         lines.append(f'reference_focal_new = reference_focal_current / {fit.scale:.4f} '
@@ -312,8 +321,8 @@ def run(args) -> int:
         predict = ModelPredictor(model, not args.no_focal_scaling)
         label = model.describe()
         current = model.reference_focal
-        source = ('--reference-focal' if args.reference_focal > 0
-                  else "the checkpoint's default")
+        source = ('none' if current is None else '--reference-focal'
+                  if args.reference_focal > 0 else "the checkpoint's default")
     print(f'{PROG}: {len(samples)} image(s) in {root}; protocol {protocol.summary()}')
     print(f'{PROG}: {label}')
     report = evaluate(samples, predict, protocol, camera=camera, depth_scale=args.depth_scale,

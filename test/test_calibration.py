@@ -12,9 +12,9 @@ from pathlib import Path
 import re
 
 import cv2
-from depth_node.eval import evaluate, FolderPredictor, main, ModelPredictor
+from depth_node.eval import evaluate, FolderPredictor, format_scale_fit, main, ModelPredictor
 from depth_node.geometry import intrinsics_from_camera_info
-from depth_node.metrics import fit_scale, PROTOCOLS, reference_focal_for_scale
+from depth_node.metrics import fit_scale, PROTOCOLS, reference_focal_for_scale, ScaleFit
 from depth_node.models import load_model
 from depth_node.offline_io import Camera, find_samples
 from depth_node.pipeline import DepthPipeline
@@ -127,6 +127,17 @@ def test_load_model_takes_the_calibrated_focal(tiny_da_dir):
     model = load_model(tiny_da_dir, 'cpu', 'fp32', reference_focal=816.7)
     assert model.reference_focal == pytest.approx(816.7)
     assert '816.7 px' in model.describe()
+
+
+def test_scale_fit_text_for_each_case():
+    fit = ScaleFit(0.5, 2, 100, [0.49, 0.51])
+    text = format_scale_fit(fit, 596.1, True, "the checkpoint's default")
+    assert '-> new 1192.2 px' in text and '    reference_focal: 1192.2' in text
+    assert 'per frame 0.4900 .. 0.5100' in text
+    assert 'has no effect' in format_scale_fit(fit, 596.1, False, '')
+    assert 'no reference_focal (Depth Pro' in format_scale_fit(fit, None, True, 'none')
+    assert 'reference_focal_current / 0.5000' in format_scale_fit(fit, None, True, '')
+    assert 'no valid pixels' in format_scale_fit(ScaleFit(float('nan'), 1, 0), 1.0, True, '')
 
 
 # ------------------------------------------------------------------ FastDepth on real NYU frames
