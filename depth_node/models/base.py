@@ -54,6 +54,8 @@ class DepthModel:
 
     #: Family name shown in logs, README and the benchmark.
     family = 'base'
+    #: Whether the family implements horizontal-flip test-time augmentation (``flip_tta``).
+    supports_flip_tta = False
 
     def __init__(self, net: torch.nn.Module, processor: dict, *, model_id: str,
                  device: torch.device, dtype: torch.dtype, compile_net: bool = False):
@@ -64,6 +66,8 @@ class DepthModel:
         self.dtype = dtype
         self.config = net.config
         self._reference_focal_override = 0.0
+        #: Flip test-time augmentation; honoured only where ``supports_flip_tta``.
+        self.flip_tta = False
         self._forward = torch.compile(net) if compile_net else net
         self._pinned: Dict[Tuple[int, ...], torch.Tensor] = {}
         mean = self.processor.get('image_mean', IMAGENET_MEAN)

@@ -55,12 +55,15 @@ def resolve_device(device: str = 'auto') -> torch.device:
 
 
 def resolve_dtype(precision: str, device: torch.device, family: str = '') -> torch.dtype:
-    """Turn ``precision`` into a dtype: auto = fp16 on CUDA (bf16 for Depth Pro), fp32 on CPU."""
+    """
+    Turn ``precision`` into a dtype: auto = fp16 on CUDA, fp32 on CPU.
+
+    No supported family needs bf16: Depth Pro's own CLI runs fp16 on CUDA and its
+    checkpoint is stored in fp16. ``family`` is kept for families that may.
+    """
     precision = (precision or 'auto').strip().lower()
     if precision == 'auto':
-        if device.type != 'cuda':
-            return torch.float32
-        return torch.bfloat16 if family == 'depth_pro' else torch.float16
+        return torch.float16 if device.type == 'cuda' else torch.float32
     table = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
     if precision not in table:
         raise ModelLoadError(
@@ -119,10 +122,12 @@ def family_class(config, model: str):
 
 def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
                compile_net: bool = False, reference_focal: float = 0.0,
-               warmup: Optional[tuple] = None) -> DepthModel:
+               flip_tta: bool = False, warmup: Optional[tuple] = None) -> DepthModel:
     """
     Load a metric depth checkpoint ready for :meth:`DepthModel.predict`.
 
+    ``flip_tta`` turns on flip test-time augmentation where the family has it
+    (ZoeDepth; ignored elsewhere, see ``DepthModel.supports_flip_tta``).
     ``warmup`` = ``(width, height)`` runs one inference at that size afterwards.
     """
     from transformers import AutoModelForDepthEstimation
@@ -151,6 +156,7 @@ def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
     instance = cls(net, processor, model_id=model, device=torch_device, dtype=dtype,
                    compile_net=compile_net)
     instance.reference_focal = reference_focal
+    instance.flip_tta = bool(flip_tta) and instance.supports_flip_tta
     if warmup:
         instance.warmup(*warmup)
     return instance
