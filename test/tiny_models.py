@@ -8,6 +8,9 @@ path as real checkpoints (``depth_node.models.load_model``); no weights are
 downloaded.
 """
 
+import json
+import os
+
 import torch
 
 IMAGENET = dict(image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
@@ -42,3 +45,53 @@ def make_depth_anything(path, *, max_depth: int = 20, metric: bool = True,
         size={'height': 518, 'width': 518}, keep_aspect_ratio=True, ensure_multiple_of=14,
         resample=3, do_pad=False, **IMAGENET).save_pretrained(str(path))
     return str(path)
+
+
+def make_zoedepth(path, *, heads: str = 'nyu', seed: int = 0,
+                  size=(96, 128)) -> str:
+    """
+    Save a tiny ZoeDepth checkpoint into ``path``.
+
+    ``heads`` is ``'nyu'`` (like Intel/zoedepth-nyu: one softplus head, 10 m),
+    ``'kitti'`` (like Intel/zoedepth-kitti as converted: one *normed* head named
+    nyu, 10 m) or ``'nyu-kitti'`` (two heads, 10 m and 80 m, and the router).
+    The processor is the hub one (keep aspect, multiple of 32, reflect padding,
+    bilinear, mean = std = 0.5) at a smaller ``size`` (height, width).
+    """
+    from transformers import (BeitConfig, ZoeDepthConfig, ZoeDepthForDepthEstimation,
+                              ZoeDepthImageProcessorPil)
+    backbone = BeitConfig(
+        image_size=64, patch_size=16, hidden_size=32, num_hidden_layers=4,
+        num_attention_heads=2, intermediate_size=64, use_relative_position_bias=True,
+        reshape_hidden_states=False, out_features=['stage1', 'stage2', 'stage3', 'stage4'])
+    bins = [{'name': 'nyu', 'n_bins': 8, 'min_depth': 1e-3, 'max_depth': 10.0}]
+    extra = {}
+    if heads == 'nyu-kitti':
+        bins.append({'name': 'kitti', 'n_bins': 8, 'min_depth': 1e-3, 'max_depth': 80.0})
+        # The router's MLP takes 128 features and the patch transformer has 4 layers (fixed).
+        extra = dict(num_patch_transformer_layers=4, patch_transformer_hidden_size=128,
+                     patch_transformer_intermediate_size=64,
+                     patch_transformer_num_attention_heads=2)
+    config = ZoeDepthConfig(
+        backbone_config=backbone, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16,
+        num_relative_features=8, bottleneck_features=16, num_attractors=[4, 2, 2, 1],
+        bin_embedding_dim=8, bin_centers_type='normed' if heads == 'kitti' else 'softplus',
+        bin_configurations=bins, **extra)
+    torch.manual_seed(seed)
+    model = ZoeDepthForDepthEstimation(config).eval()
+    _perturb(model, seed, std=0.2)
+    model.save_pretrained(str(path))
+    ZoeDepthImageProcessorPil(
+        size={'height': size[0], 'width': size[1]}, keep_aspect_ratio=True,
+        ensure_multiple_of=32, do_pad=True, resample=2, image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5]).save_pretrained(str(path))
+    return str(path)
+
+
+def textured_image(height: int, width: int, seed: int = 0):
+    """Return a smooth but textured ``H x W x 3`` uint8 test image (noise resamples harshly)."""
+    import numpy as np
+    from PIL import Image as PILImage
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (max(height // 8, 2), max(width // 8, 2), 3), dtype=np.uint8)
+    return np.asarray(PILImage.fromarray(small).resize((width, height), PILImage.BILINEAR))
