@@ -88,6 +88,49 @@ def make_zoedepth(path, *, heads: str = 'nyu', seed: int = 0,
     return str(path)
 
 
+def make_depth_pro(path, *, use_fov_model: bool = True, fov_deg: float = 55.0,
+                   seed: int = 0) -> str:
+    """
+    Save a tiny Depth Pro checkpoint (three DINOv2 encoders, FOV head) into ``path``.
+
+    Shaped like apple/DepthPro-hf at a quarter of the patch size: scales 0.25/0.5/1
+    of a 128 x 128 input (the hub model: 1536 x 1536), canonical inverse depth at
+    the input size. The FOV head's last bias is set so it predicts about
+    ``fov_deg`` degrees. The processor config is written as JSON, because
+    DepthProImageProcessor needs torchvision.
+    """
+    from transformers import DepthProConfig, DepthProForDepthEstimation
+    encoder = {'model_type': 'dinov2', 'num_hidden_layers': 2, 'hidden_size': 16,
+               'num_attention_heads': 1, 'patch_size': 16, 'intermediate_size': 32}
+    config = DepthProConfig(
+        patch_size=32, fusion_hidden_size=16, intermediate_hook_ids=[1, 0],
+        intermediate_feature_dims=[8, 8], scaled_images_ratios=[0.25, 0.5, 1.0],
+        scaled_images_overlap_ratios=[0.0, 0.5, 0.25], scaled_images_feature_dims=[16, 16, 8],
+        use_fov_model=use_fov_model, image_model_config=dict(encoder),
+        patch_model_config=dict(encoder), fov_model_config=dict(encoder))
+    torch.manual_seed(seed)
+    model = DepthProForDepthEstimation(config).eval()
+    _perturb(model, seed, std=0.05)
+    with torch.no_grad():
+        # Keep the canonical inverse depth positive and of order 1 (the head ends in
+        # conv + ReLU over ReLU features: non-negative weights and a positive bias) ...
+        last = model.head.layers[-2]
+        last.weight.abs_().mul_(0.003)
+        last.bias.fill_(1.0)
+        if use_fov_model:
+            # ... and the field of view plausible (the FOV head ends in a plain conv).
+            model.fov_model.head.layers[-1].bias.fill_(fov_deg)
+    model.save_pretrained(str(path))
+    processor = {
+        'image_processor_type': 'DepthProImageProcessor', 'do_resize': True,
+        'size': {'height': 128, 'width': 128}, 'resample': 2, 'do_rescale': True,
+        'rescale_factor': 1 / 255, 'do_normalize': True, 'image_mean': [0.5, 0.5, 0.5],
+        'image_std': [0.5, 0.5, 0.5]}
+    with open(os.path.join(str(path), 'preprocessor_config.json'), 'w') as f:
+        json.dump(processor, f, indent=2)
+    return str(path)
+
+
 def textured_image(height: int, width: int, seed: int = 0):
     """Return a smooth but textured ``H x W x 3`` uint8 test image (noise resamples harshly)."""
     import numpy as np
