@@ -1,0 +1,334 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""
+``depth_node_bench``: time the node's per-frame path without ROS, on synthetic frames.
+
+Runs exactly what the node runs for each frame (``DepthPipeline.process``: upload,
+preprocessing, network, postprocessing with the single download, depth image
+and point-cloud payload encoding), then fills ``sensor_msgs`` Image and
+PointCloud2 messages the way the node does, when sensor_msgs is importable.
+Prints a table of per-stage median and p90 milliseconds, frames per second and
+peak memory, then the same as one JSON line (also written to ``--json PATH``).
+
+Batch size is 1: the node always runs the newest frame alone (older ones are
+dropped), so that is what is measured. Stage times are device-synchronised,
+so they add up to the frame time.
+
+Examples::
+
+    depth_node_bench --model depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf
+    python -m depth_node.bench --model /path/to/checkpoint --device cpu --frames 10
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .geometry import Intrinsics
+from .params import DEFAULT_MODEL
+
+#: Stages in the order of the table: (key, label).
+STAGES = (
+    ('upload', 'upload (host -> device, uint8)'),
+    ('preprocess', 'preprocess (resize, normalise)'),
+    ('network', 'network'),
+    ('postprocess', 'postprocess (+ download)'),
+    ('depth_msg', 'depth image payload'),
+    ('cloud_msg', 'point cloud payload'),
+    ('ros_depth_msg', 'sensor_msgs/Image fill'),
+    ('ros_cloud_msg', 'sensor_msgs/PointCloud2 fill'),
+    ('total', 'total per frame'),
+)
+
+#: Horizontal field of view of the synthetic camera, degrees.
+SYNTHETIC_HFOV_DEG = 70.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog='depth_node_bench',
+        description='Time depth_node per frame and per stage on synthetic frames, without '
+                    'ROS. Prints a table and a final JSON line.')
+    parser.add_argument('--model', default=DEFAULT_MODEL,
+                        help='Hugging Face id or local checkpoint directory '
+                             '(default: %(default)s)')
+    parser.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    parser.add_argument('--precision', default='auto', help="'auto', 'fp32', 'fp16' or 'bf16'")
+    parser.add_argument('--width', type=int, default=1280, help='frame width in pixels')
+    parser.add_argument('--height', type=int, default=720, help='frame height in pixels')
+    parser.add_argument('--batch', type=int, default=1,
+                        help='frames per forward pass; only 1 (the node runs the newest frame '
+                             'alone)')
+    parser.add_argument('--frames', type=int, default=50, help='timed frames')
+    parser.add_argument('--warmup', type=int, default=5,
+                        help='untimed frames first (the first one includes torch.compile)')
+    parser.add_argument('--cloud', action=argparse.BooleanOptionalAction, default=True,
+                        help='build the point cloud (publish_points)')
+    parser.add_argument('--rgb', action=argparse.BooleanOptionalAction, default=True,
+                        help='packed rgb field in the cloud (points.rgb)')
+    parser.add_argument('--stride', type=int, default=1, help='points.stride')
+    parser.add_argument('--encoding', default='32FC1', choices=('32FC1', '16UC1'),
+                        help='depth image encoding (depth_encoding)')
+    parser.add_argument('--compile', action='store_true', help='torch.compile the network')
+    parser.add_argument('--flip-tta', action='store_true',
+                        help='flip test-time augmentation (ZoeDepth only)')
+    parser.add_argument('--no-focal-scaling', dest='focal_scaling', action='store_false',
+                        help='skip focal scaling (Depth Pro: use its estimated field of view)')
+    parser.add_argument('--json', metavar='PATH', help='also write the JSON report here')
+    return parser
+
+
+def synthetic_frames(width: int, height: int, count: int = 4, seed: int = 0) -> List[np.ndarray]:
+    """Return ``count`` smooth, textured ``H x W x 3`` uint8 frames (distinct contents)."""
+    from PIL import Image as PILImage
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(count):
+        small = rng.integers(0, 256, (max(height // 16, 2), max(width // 16, 2), 3),
+                             dtype=np.uint8)
+        image = PILImage.fromarray(small).resize((width, height), PILImage.BILINEAR)
+        frames.append(np.ascontiguousarray(np.asarray(image)))
+    return frames
+
+
+def synthetic_intrinsics(width: int, height: int,
+                         hfov_deg: float = SYNTHETIC_HFOV_DEG) -> Intrinsics:
+    """Return a pinhole camera of ``hfov_deg`` horizontal field of view, square pixels."""
+    f = 0.5 * width / math.tan(math.radians(hfov_deg) / 2.0)
+    return Intrinsics(width, height, f, f, (width - 1) / 2.0, (height - 1) / 2.0)
+
+
+def ros_message_types():
+    """Return ``(Image, PointCloud2, PointField)`` from sensor_msgs, or None if missing."""
+    try:
+        from sensor_msgs.msg import Image, PointCloud2, PointField
+    except ImportError:
+        return None
+    return Image, PointCloud2, PointField
+
+
+def fill_ros_messages(result, types, timings: dict) -> None:
+    """Build the Image and PointCloud2 messages as the node does, timing each."""
+    image_t, cloud_t, field_t = types
+    t0 = time.perf_counter()
+    depth = image_t()
+    depth.height, depth.width = result.depth.shape
+    depth.encoding = result.depth_encoding
+    depth.is_bigendian = 0
+    depth.step = result.depth_step
+    depth.data = result.depth_data
+    t1 = time.perf_counter()
+    timings['ros_depth_msg'] = (t1 - t0) * 1000.0
+    cloud = result.cloud
+    if cloud is None:
+        return
+    pc = cloud_t()
+    pc.height, pc.width = cloud.height, cloud.width
+    pc.fields = [field_t(name=n, offset=o, datatype=t, count=c) for n, o, t, c in cloud.fields]
+    pc.is_bigendian = False
+    pc.point_step, pc.row_step = cloud.point_step, cloud.row_step
+    pc.data = cloud.data
+    pc.is_dense = cloud.is_dense
+    timings['ros_cloud_msg'] = (time.perf_counter() - t1) * 1000.0
+
+
+def percentile_summary(values: Sequence[float]) -> Dict[str, float]:
+    """Return median and p90 (linear interpolation) of ``values`` in milliseconds."""
+    data = np.asarray(values, dtype=np.float64)
+    return {'median_ms': round(float(np.percentile(data, 50)), 3),
+            'p90_ms': round(float(np.percentile(data, 90)), 3)}
+
+
+def cpu_name() -> str:
+    """Return the CPU model name (Linux /proc/cpuinfo) or the platform's processor string."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_description(device) -> str:
+    """Return a human-readable description of the machine that ran the network."""
+    import torch
+    if device.type == 'cuda':
+        props = torch.cuda.get_device_properties(device)
+        return f'{props.name} ({props.total_memory / 2 ** 30:.0f} GiB), CPU {cpu_name()}'
+    return f'CPU {cpu_name()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}'
+
+
+def run(args) -> dict:
+    """Load the model, warm up, time ``args.frames`` frames; return the report."""
+    import torch
+    import transformers
+
+    from .models import load_model
+    from .pipeline import DepthPipeline, OutputOptions
+
+    notes = ['batch 1: the node runs the newest frame alone, so no batching is measured',
+             'stage times are synchronised with the device; postprocess includes the '
+             'single device -> host copy of the depth map']
+    t0 = time.perf_counter()
+    model = load_model(args.model, args.device, args.precision, compile_net=args.compile,
+                       flip_tta=args.flip_tta)
+    load_s = time.perf_counter() - t0
+    if args.flip_tta and not model.flip_tta:
+        notes.append(f'flip TTA requested but {model.family} has none: off')
+    pipeline = DepthPipeline(model)
+    intr = synthetic_intrinsics(args.width, args.height)
+    frames = synthetic_frames(args.width, args.height)
+    opts = OutputOptions(focal_scaling=args.focal_scaling, depth_encoding=args.encoding,
+                         publish_points=args.cloud, points_rgb=args.rgb,
+                         points_stride=args.stride)
+    types = ros_message_types()
+    if types is None:
+        notes.append('sensor_msgs is not importable: the ROS message fill rows are skipped')
+    rgb = (0, 1, 2)
+
+    warmup_first_s = warmup_s = 0.0
+    for i in range(args.warmup):
+        t = time.perf_counter()
+        result = pipeline.process(frames[i % len(frames)], rgb, intr, opts)
+        if types is not None:
+            fill_ros_messages(result, types, {})
+        elapsed = time.perf_counter() - t
+        warmup_first_s = elapsed if i == 0 else warmup_first_s
+        warmup_s += elapsed
+    if model.device.type == 'cuda':
+        torch.cuda.synchronize(model.device)
+        torch.cuda.reset_peak_memory_stats(model.device)
+
+    samples: Dict[str, List[float]] = {key: [] for key, _ in STAGES}
+    loop_start = time.perf_counter()
+    for i in range(args.frames):
+        t = time.perf_counter()
+        result = pipeline.process(frames[i % len(frames)], rgb, intr, opts)
+        timings = dict(result.timings)
+        if types is not None:
+            fill_ros_messages(result, types, timings)
+        timings['total'] = (time.perf_counter() - t) * 1000.0
+        for key, value in timings.items():
+            samples.setdefault(key, []).append(value)
+    loop_s = time.perf_counter() - loop_start
+
+    stages = {key: percentile_summary(samples[key]) for key, _ in STAGES if samples.get(key)}
+    report = {
+        'model': args.model,
+        'family': model.family,
+        'device': str(model.device),
+        'machine': device_description(model.device),
+        'precision': str(model.dtype).replace('torch.', ''),
+        'width': args.width,
+        'height': args.height,
+        'batch': 1,
+        'frames': args.frames,
+        'warmup': args.warmup,
+        'cloud': bool(args.cloud),
+        'compile': bool(args.compile),
+        'flip_tta': bool(model.flip_tta),
+        'focal_scaling': bool(args.focal_scaling),
+        'stages': stages,
+        'fps': round(args.frames / loop_s, 3) if loop_s > 0 else None,
+        'load_s': round(load_s, 3),
+        'warmup_first_frame_s': round(warmup_first_s, 3),
+        'warmup_s': round(warmup_s, 3),
+        'peak_gpu_memory_mib': None,
+        'peak_gpu_reserved_mib': None,
+        'peak_host_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        'ros_messages': types is not None,
+        'torch': torch.__version__,
+        'transformers': transformers.__version__,
+        'python': platform.python_version(),
+        'notes': notes,
+    }
+    if model.device.type == 'cuda':
+        report['peak_gpu_memory_mib'] = round(
+            torch.cuda.max_memory_allocated(model.device) / 2 ** 20, 1)
+        report['peak_gpu_reserved_mib'] = round(
+            torch.cuda.max_memory_reserved(model.device) / 2 ** 20, 1)
+    return report
+
+
+def format_table(report: dict) -> str:
+    """Return the human-readable table of a report."""
+    lines = [
+        f"depth_node_bench: {report['model']} ({report['family']})",
+        f"machine: {report['machine']}",
+        f"device {report['device']}, precision {report['precision']}, "
+        f"{report['width']}x{report['height']}, batch {report['batch']}, "
+        f"{report['frames']} frames after {report['warmup']} warm-up, "
+        f"cloud {'on' if report['cloud'] else 'off'}, "
+        f"compile {'on' if report['compile'] else 'off'}, "
+        f"flip TTA {'on' if report['flip_tta'] else 'off'}",
+        '',
+        f"{'stage':<34}{'median ms':>12}{'p90 ms':>12}",
+        '-' * 58,
+    ]
+    for key, label in STAGES:
+        stat = report['stages'].get(key)
+        if stat is None:
+            why = 'no sensor_msgs' if key.startswith('ros_') and not report['ros_messages'] \
+                else 'off'
+            lines.append(f'{label:<34}{"-":>12}{"-":>12}  ({why})')
+            continue
+        if key == 'total':
+            lines.append('-' * 58)
+        lines.append(f"{label:<34}{stat['median_ms']:>12.2f}{stat['p90_ms']:>12.2f}")
+    gpu = report['peak_gpu_memory_mib']
+    lines += [
+        '',
+        f"frames per second: {report['fps']:.2f}",
+        f"peak GPU memory: {f'{gpu:.0f} MiB allocated' if gpu is not None else 'n/a (CPU)'}"
+        + (f", {report['peak_gpu_reserved_mib']:.0f} MiB reserved" if gpu is not None else ''),
+        f"peak host memory (max RSS): {report['peak_host_rss_mib']:.0f} MiB",
+        f"load {report['load_s']:.2f} s, first warm-up frame {report['warmup_first_frame_s']:.2f}"
+        f" s, warm-up total {report['warmup_s']:.2f} s",
+    ]
+    lines += [f'note: {n}' for n in report['notes']]
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the benchmark; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.batch != 1:
+        parser.error('--batch: only 1 is supported (the node runs the newest frame alone)')
+    for name in ('width', 'height', 'frames', 'stride'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name} must be at least 1')
+    if args.warmup < 0:
+        parser.error('--warmup must not be negative')
+    from transformers.utils import logging as hf_logging
+
+    from .errors import DepthNodeError
+    hf_logging.disable_progress_bar()  # no weight-loading bars between the tables
+    try:
+        report = run(args)
+    except DepthNodeError as exc:
+        print(f'depth_node_bench: {exc}', file=sys.stderr)
+        return 1
+    print(format_table(report))
+    line = json.dumps(report, sort_keys=True)
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as f:
+            f.write(json.dumps(report, indent=2, sort_keys=True) + '\n')
+    print(line)
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

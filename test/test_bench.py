@@ -1,0 +1,68 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Smoke tests of depth_node_bench: it runs on CPU with tiny models and reports numbers."""
+
+import json
+
+from depth_node import bench
+import pytest
+
+STAGE_KEYS = ('upload', 'preprocess', 'network', 'postprocess', 'depth_msg', 'total')
+
+
+def run_main(capsys, *argv):
+    """Run ``bench.main``; return the report of the final stdout line and the full stdout."""
+    assert bench.main(list(argv)) == 0
+    out = capsys.readouterr().out
+    return json.loads(out.strip().splitlines()[-1]), out
+
+
+def test_bench_reports_every_stage(capsys, tmp_path, tiny_da_dir):
+    path = tmp_path / 'bench.json'
+    report, out = run_main(capsys, '--model', tiny_da_dir, '--device', 'cpu', '--width', '160',
+                           '--height', '120', '--frames', '3', '--warmup', '1', '--json',
+                           str(path))
+    assert json.loads(path.read_text()) == report
+    for key in ('model', 'family', 'device', 'machine', 'precision', 'width', 'height',
+                'batch', 'frames', 'warmup', 'cloud', 'compile', 'flip_tta', 'stages', 'fps',
+                'load_s', 'warmup_first_frame_s', 'warmup_s', 'peak_gpu_memory_mib',
+                'peak_host_rss_mib', 'ros_messages', 'torch', 'transformers', 'notes'):
+        assert key in report, key
+    assert (report['width'], report['height'], report['batch']) == (160, 120, 1)
+    assert report['device'] == 'cpu' and report['precision'] == 'float32'
+    assert report['cloud'] is True and report['family'] == 'depth_anything_v2_metric'
+    keys = STAGE_KEYS + ('cloud_msg',)
+    if report['ros_messages']:
+        keys += ('ros_depth_msg', 'ros_cloud_msg')
+    for key in keys:
+        stat = report['stages'][key]
+        assert stat['median_ms'] > 0 and stat['p90_ms'] >= stat['median_ms'], key
+    assert report['fps'] > 0 and report['load_s'] > 0 and report['peak_host_rss_mib'] > 0
+    assert report['peak_gpu_memory_mib'] is None  # CPU
+    assert 'frames per second' in out and 'network' in out
+
+
+@pytest.mark.parametrize('family', ['zoedepth', 'depth_pro'])
+def test_bench_runs_every_family_without_cloud(capsys, tmp_path, family):
+    from tiny_models import make_depth_pro, make_zoedepth
+    path = make_zoedepth(tmp_path) if family == 'zoedepth' else make_depth_pro(tmp_path)
+    report, out = run_main(capsys, '--model', path, '--device', 'cpu', '--width', '96',
+                           '--height', '64', '--frames', '2', '--warmup', '0', '--no-cloud',
+                           '--flip-tta')
+    assert report['family'] == family and report['cloud'] is False
+    assert report['flip_tta'] is (family == 'zoedepth')
+    assert 'cloud_msg' not in report['stages'] and 'ros_cloud_msg' not in report['stages']
+    assert all(report['stages'][k]['median_ms'] > 0 for k in STAGE_KEYS)
+    assert 'point cloud payload' in out and '(off)' in out
+
+
+def test_bench_refuses_batching(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(['--batch', '2'])
+    assert 'only 1 is supported' in capsys.readouterr().err
+
+
+def test_bench_load_error_is_one_line(capsys):
+    assert bench.main(['--model', '/no/such/dir', '--device', 'cpu']) == 1
+    err = capsys.readouterr().err
+    assert 'does not exist' in err and len(err.strip().splitlines()) == 1
