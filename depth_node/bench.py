@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='flip test-time augmentation (ZoeDepth only)')
     parser.add_argument('--no-focal-scaling', dest='focal_scaling', action='store_false',
                         help='skip focal scaling (Depth Pro: use its estimated field of view)')
+    parser.add_argument('--threads', type=int, default=0,
+                        help='torch CPU threads (torch.set_num_threads); 0 = torch default')
     parser.add_argument('--json', metavar='PATH', help='also write the JSON report here')
     return parser
 
@@ -172,14 +174,26 @@ def device_description(device) -> str:
 def run(args) -> dict:
     """Load the model, warm up, time ``args.frames`` frames; return the report."""
     import torch
+
+    notes = ['batch 1: the node runs the newest frame alone, so no batching is measured',
+             'stage times are synchronised with the device; postprocess includes the '
+             'single device -> host copy of the depth map']
+    threads = torch.get_num_threads()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    try:
+        return _measure(args, notes)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(args, notes: List[str]) -> dict:
+    import torch
     import transformers
 
     from .models import load_model
     from .pipeline import DepthPipeline, OutputOptions
 
-    notes = ['batch 1: the node runs the newest frame alone, so no batching is measured',
-             'stage times are synchronised with the device; postprocess includes the '
-             'single device -> host copy of the depth map']
     t0 = time.perf_counter()
     model = load_model(args.model, args.device, args.precision, compile_net=args.compile,
                        flip_tta=args.flip_tta)
@@ -309,8 +323,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name in ('width', 'height', 'frames', 'stride'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be at least 1')
-    if args.warmup < 0:
-        parser.error('--warmup must not be negative')
+    if args.warmup < 0 or args.threads < 0:
+        parser.error('--warmup and --threads must not be negative')
     from transformers.utils import logging as hf_logging
 
     from .errors import DepthNodeError

@@ -6,6 +6,7 @@ import json
 
 from depth_node import bench
 import pytest
+import torch
 
 STAGE_KEYS = ('upload', 'preprocess', 'network', 'postprocess', 'depth_msg', 'total')
 
@@ -19,9 +20,12 @@ def run_main(capsys, *argv):
 
 def test_bench_reports_every_stage(capsys, tmp_path, tiny_da_dir):
     path = tmp_path / 'bench.json'
+    threads = torch.get_num_threads()
     report, out = run_main(capsys, '--model', tiny_da_dir, '--device', 'cpu', '--width', '160',
-                           '--height', '120', '--frames', '3', '--warmup', '1', '--json',
-                           str(path))
+                           '--height', '120', '--frames', '3', '--warmup', '1', '--threads',
+                           '1', '--json', str(path))
+    assert torch.get_num_threads() == threads, 'main() must restore the thread count'
+    assert 'torch threads 1' in report['machine']
     assert json.loads(path.read_text()) == report
     for key in ('model', 'family', 'device', 'machine', 'precision', 'width', 'height',
                 'batch', 'frames', 'warmup', 'cloud', 'compile', 'flip_tta', 'stages', 'fps',
