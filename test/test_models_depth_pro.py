@@ -176,6 +176,16 @@ def test_unusable_focal_falls_back_to_the_estimate(dp_model, focal):
     assert dp_model.last_focal_source == FOCAL_FROM_FOV
 
 
+def test_estimated_intrinsics_for_unusable_camera_info(dp_model):
+    depth = dp_model.predict(textured(120, 160), focal=None)
+    intr = dp_model.estimated_intrinsics(160, 120)
+    assert (intr.width, intr.height, intr.cx, intr.cy) == (160, 120, 79.5, 59.5)
+    assert intr.fx == intr.fy == pytest.approx(dp_model.last_focal_px)
+    # The depth is consistent with the camera it is published with.
+    np.testing.assert_allclose(dp_model.predict(textured(120, 160), focal=(intr.fx, intr.fy)),
+                               depth, rtol=1e-5)
+
+
 def test_checkpoint_without_fov_head_needs_intrinsics(tmp_path):
     from tiny_models import make_depth_pro
     model = load_model(make_depth_pro(tmp_path, use_fov_model=False), 'cpu',
@@ -186,6 +196,7 @@ def test_checkpoint_without_fov_head_needs_intrinsics(tmp_path):
     assert np.isfinite(depth).all() and (depth > 0).all()
     with pytest.raises(BadCameraInfoError, match='needs the camera focal length'):
         model.predict(img, focal=None)
+    assert model.estimated_intrinsics(128, 96) is None
 
 
 def test_focal_from_fov():

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from .base import DepthModel, Focal
 from ..errors import BadCameraInfoError
+from ..geometry import Intrinsics
 
 #: Clamp of the inverse depth before inverting, as transformers and ml-depth-pro do.
 INVERSE_DEPTH_RANGE = (1e-4, 1e4)
@@ -77,6 +78,18 @@ class DepthProModel(DepthModel):
         """Return the horizontal field of view (degrees) the network estimated last."""
         value = self._last_fov
         return float(value) if value is not None else None
+
+    def estimated_intrinsics(self, width: int, height: int) -> Optional[Intrinsics]:
+        """
+        Return a pinhole camera from the latest estimated field of view, or None.
+
+        For publishing and back-projection when the camera_info is unusable:
+        ``fx = fy`` = the estimated focal, principal point at the image centre.
+        """
+        if self._last_fov is None:
+            return None
+        f = float(focal_from_fov(self._last_fov, int(width)))
+        return Intrinsics(int(width), int(height), f, f, (width - 1) / 2.0, (height - 1) / 2.0)
 
     # ------------------------------------------------------------------ stages
     def preprocess(self, image: torch.Tensor):
