@@ -20,6 +20,7 @@ DEVICE_CHOICES = ('auto', 'cpu', 'cuda', 'cuda:N')
 PRECISION_CHOICES = ('auto', 'fp32', 'fp16', 'bf16')
 INPUT_QOS_CHOICES = ('auto', 'reliable', 'best_effort')
 DEPTH_ENCODING_CHOICES = ('32FC1', '16UC1')
+INPUT_TRANSPORT_CHOICES = ('raw', 'compressed')
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ PARAMETERS = (
         'Run the network through torch.compile (one-off warm-up cost at start, see README).',
         read_only=True),
     ParameterSpec(
+        'autostart', 'bool', True,
+        'Configure (load the weights) and activate at start. false = wait in the lifecycle '
+        "'unconfigured' state for 'ros2 lifecycle set' (configure, activate, ...).",
+        read_only=True),
+    ParameterSpec(
         'rate', 'double', 10.0,
         'Maximum output rate in Hz; 0 = every frame as fast as the network allows. '
         'Can be changed at run time.',
@@ -64,6 +70,16 @@ PARAMETERS = (
         "Reliability of the image and camera_info subscriptions: 'auto' (match the "
         "publisher), 'reliable' or 'best_effort'.",
         read_only=True, choices=INPUT_QOS_CHOICES),
+    ParameterSpec(
+        'input_transport', 'string', 'raw',
+        "'raw' subscribes sensor_msgs/Image on image; 'compressed' subscribes "
+        'sensor_msgs/CompressedImage (JPEG or PNG) on image/compressed.',
+        read_only=True, choices=INPUT_TRANSPORT_CHOICES),
+    ParameterSpec(
+        'input_rectified', 'bool', True,
+        'The image is already rectified (image_rect, as depth_image_proc assumes). false = '
+        'undistort it with the camera_info (D, K, R, P) first and publish for the rectified '
+        'camera (D = 0, K from P).'),
     ParameterSpec(
         'depth_encoding', 'string', '32FC1',
         "Encoding of depth/image: '32FC1' (metres, NaN invalid) or '16UC1' (millimetres, "
@@ -100,6 +116,11 @@ PARAMETERS = (
         'max_depth', 'double', 0.0,
         'Points farther than this (metres) are left out of the cloud; 0 = no limit.',
         range=(0.0, 1000.0)),
+    ParameterSpec(
+        'diagnostics_period', 'double', 1.0,
+        'Seconds between diagnostic_msgs/DiagnosticArray messages on /diagnostics; '
+        '0 = no diagnostics.',
+        read_only=True, range=(0.0, 60.0)),
 )
 
 PARAMETERS_BY_NAME = {p.name: p for p in PARAMETERS}
