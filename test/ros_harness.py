@@ -7,15 +7,19 @@ Both nodes spin on one executor in a background thread of a private rclpy
 Context; tests publish Image + CameraInfo and wait on events with timeouts.
 """
 
+import json
+import os
+import shutil
 import threading
 import time
 
+import cv2
 import numpy as np
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                       reliability=ReliabilityPolicy.RELIABLE)
@@ -39,6 +43,86 @@ def make_image(rgb: np.ndarray, stamp=(1, 0), frame_id='cam_optical', encoding='
     return msg
 
 
+def make_compressed(rgb: np.ndarray, stamp=(1, 0), frame_id='cam_optical', fmt='jpeg',
+                    quality=95):
+    """Build a CompressedImage as image_transport's compressed plugin does (BGR inside)."""
+    msg = CompressedImage()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    msg.header.frame_id = frame_id
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == 'jpeg' else []
+    ok, buf = cv2.imencode('.jpg' if fmt == 'jpeg' else '.png',
+                           np.ascontiguousarray(rgb[..., ::-1]), params)
+    assert ok
+    msg.format = f'rgb8; {fmt} compressed bgr8'
+    msg.data = buf.tobytes()
+    return msg
+
+
+def make_fast_checkpoint(src_dir, dst_dir, size=56) -> str:
+    """
+    Copy a tiny checkpoint with a small network input (``size`` px) for fast node tests.
+
+    The architecture and weights are the tiny model's; only the preprocessor's
+    resize target shrinks, so one inference takes milliseconds on a CPU.
+    """
+    os.makedirs(dst_dir, exist_ok=True)
+    for name in os.listdir(src_dir):
+        shutil.copy(os.path.join(src_dir, name), os.path.join(dst_dir, name))
+    path = os.path.join(dst_dir, 'preprocessor_config.json')
+    with open(path, encoding='utf-8') as f:
+        config = json.load(f)
+    config['size'] = {'height': size, 'width': size}
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(config, f)
+    return str(dst_dir)
+
+
+class LogRecorder:
+    """
+    Record what a node logs (level, text) instead of logging it.
+
+    Install with ``LogRecorder.attach(node)``; ``lines(level)`` returns the texts.
+    Calls are not forwarded: rclpy ties severity and throttling to the calling
+    line, and every call would come from this one.
+    """
+
+    def __init__(self):
+        self.records = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def attach(cls, node):
+        """Make ``node.get_logger()`` return a recorder; return it."""
+        recorder = cls()
+        node.get_logger = lambda: recorder
+        return recorder
+
+    def _log(self, level, text, **kwargs):
+        with self._lock:
+            self.records.append((level, str(text)))
+        return True
+
+    def debug(self, text, **kwargs):
+        return self._log('debug', text, **kwargs)
+
+    def info(self, text, **kwargs):
+        return self._log('info', text, **kwargs)
+
+    def warning(self, text, **kwargs):
+        return self._log('warning', text, **kwargs)
+
+    warn = warning
+
+    def error(self, text, **kwargs):
+        return self._log('error', text, **kwargs)
+
+    def lines(self, level=None, contains=''):
+        """Return the logged texts (of ``level``, containing ``contains``)."""
+        with self._lock:
+            return [t for lv, t in self.records
+                    if (level is None or lv == level) and contains in t]
+
+
 def make_info(width, height, fx=500.0, fy=500.0, cx=None, cy=None, stamp=(1, 0),
               frame_id='cam_optical', use_p=True):
     """Build a CameraInfo message of a rectified pinhole camera."""
@@ -59,30 +143,70 @@ def make_info(width, height, fx=500.0, fy=500.0, cx=None, cy=None, stamp=(1, 0),
 class Harness:
     """DepthNode + a fixture node publishing inputs and collecting outputs."""
 
-    def __init__(self, context, params: dict, *, pub_qos=RELIABLE, namespace=''):
+    def __init__(self, context, params: dict, *, pub_qos=RELIABLE, namespace='',
+                 outputs=True, wait_ready=True, compressed=False, single_threaded=False):
+        """
+        Start the node and the fixture.
+
+        ``outputs`` False leaves the outputs without subscribers (see
+        :meth:`subscribe_outputs`); ``wait_ready`` False does not wait for the
+        node to subscribe (lifecycle tests); ``compressed`` publishes
+        CompressedImage on ``image/compressed`` instead of Image on ``image``;
+        ``single_threaded`` spins on a SingleThreadedExecutor, as ``rclpy.spin``
+        does: rclpy's MultiThreadedExecutor keeps a core busy in Python under
+        hundreds of messages per second and starves the node's inference thread.
+        """
         from depth_node.node import DepthNode
         self.context = context
         self.io = Node('fixture', context=context, namespace=namespace)
-        self.image_pub = self.io.create_publisher(Image, 'image', pub_qos)
+        if compressed:
+            self.image_pub = self.io.create_publisher(CompressedImage, 'image/compressed',
+                                                      pub_qos)
+        else:
+            self.image_pub = self.io.create_publisher(Image, 'image', pub_qos)
         self.info_pub = self.io.create_publisher(CameraInfo, 'camera_info', pub_qos)
         self.cond = threading.Condition()
         self.depths, self.infos, self.clouds = [], [], []
-        self.io.create_subscription(Image, 'depth/image', self._store(self.depths), RELIABLE)
-        self.io.create_subscription(CameraInfo, 'depth/camera_info', self._store(self.infos),
-                                    RELIABLE)
-        self.io.create_subscription(PointCloud2, 'points', self._store(self.clouds), RELIABLE)
+        self.output_subs = []
+        if outputs:
+            self.subscribe_outputs()
         overrides = [Parameter(k, value=v) for k, v in params.items()]
         self.node = DepthNode(context=context, parameter_overrides=overrides,
                               namespace=namespace)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=context)
+        if single_threaded:
+            self.executor = SingleThreadedExecutor(context=context)
+        else:
+            self.executor = MultiThreadedExecutor(num_threads=2, context=context)
         self.executor.add_node(self.io)
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
+        if wait_ready:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=10.0):
+        """Wait until the node subscribes to the inputs and its outputs are discovered."""
         self.wait_for(lambda: self.node.image_sub is not None and self.node.info_sub is not None
                       and self.image_pub.get_subscription_count() > 0
-                      and self.io.count_publishers('depth/image') > 0, 10.0,
+                      and self.io.count_publishers('depth/image') > 0, timeout,
                       'node subscribed and outputs matched')
+
+    def subscribe_outputs(self):
+        """Subscribe the fixture to depth/image, depth/camera_info and points."""
+        self.output_subs = [
+            self.io.create_subscription(Image, 'depth/image', self._store(self.depths),
+                                        RELIABLE),
+            self.io.create_subscription(CameraInfo, 'depth/camera_info',
+                                        self._store(self.infos), RELIABLE),
+            self.io.create_subscription(PointCloud2, 'points', self._store(self.clouds),
+                                        RELIABLE),
+        ]
+
+    def unsubscribe_outputs(self):
+        """Destroy the fixture's output subscriptions."""
+        for sub in self.output_subs:
+            self.io.destroy_subscription(sub)
+        self.output_subs = []
 
     def _store(self, bucket):
         def callback(msg):
@@ -125,8 +249,8 @@ class Harness:
         return pick(self.depths), pick(self.infos), (pick(self.clouds) if want_cloud else None)
 
     def close(self):
-        """Stop spinning and destroy both nodes."""
+        """Stop spinning, then destroy both nodes."""
         self.executor.shutdown()
+        self.thread.join(timeout=5.0)
         self.node.destroy_node()
         self.io.destroy_node()
-        self.thread.join(timeout=5.0)
