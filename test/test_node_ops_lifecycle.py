@@ -1,0 +1,205 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""
+The managed (lifecycle) node and clean shutdown on Ctrl-C and SIGTERM.
+
+Lifecycle: configure loads the weights, activate subscribes, deactivate stops
+inference, cleanup frees the model; both through ``trigger_*`` and through the
+``change_state`` service that ``ros2 lifecycle set`` calls.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import weakref
+
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+
+from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from ros_harness import (Harness, LogRecorder, make_fast_checkpoint, make_image,  # noqa: E402
+                         make_info, RELIABLE)
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+
+W, H = 64, 48
+SUCCESS = TransitionCallbackReturn.SUCCESS
+
+
+@pytest.fixture(scope='module')
+def fast_da_dir(tiny_da_dir, tmp_path_factory):
+    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
+
+
+def _frame(stamp):
+    rgb = np.random.default_rng(stamp[0]).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    return make_image(rgb, stamp=stamp), make_info(W, H, stamp=stamp)
+
+
+def _call(h, client, request, timeout=10.0):
+    assert client.wait_for_service(timeout_sec=timeout)
+    future = client.call_async(request)
+    h.wait_for(future.done, timeout, f'{client.srv_name} response')
+    return future.result()
+
+
+def test_lifecycle_transitions(ros_context, fast_da_dir):
+    h = Harness(ros_context, {'model': fast_da_dir, 'device': 'cpu', 'rate': 0.0,
+                              'autostart': False}, wait_ready=False)
+    node = h.node
+    try:
+        assert node.lifecycle_state == 'unconfigured'
+        assert node.model is None and node.depth_pub is None and node.image_sub is None
+        get_state = h.io.create_client(GetState, '/depth_node/get_state')
+        change = h.io.create_client(ChangeState, '/depth_node/change_state')
+
+        # configure through the service, as `ros2 lifecycle set /depth_node configure`
+        request = ChangeState.Request()
+        request.transition.id = Transition.TRANSITION_CONFIGURE
+        assert _call(h, change, request).success
+        assert _call(h, get_state, GetState.Request()).current_state.label == 'inactive'
+        assert node.model is not None and node.image_sub is None
+        h.wait_for(lambda: h.io.count_publishers('depth/image') > 0, 10.0, 'publishers')
+
+        # activate: subscriptions and outputs
+        assert node.trigger_activate() == SUCCESS
+        h.wait_ready()
+        h.process(*_frame((1, 0)))
+
+        # deactivate: no subscriptions, no inference
+        calls = []
+        real_predict = node.model.predict
+        node.model.predict = lambda *a, **k: (calls.append(1), real_predict(*a, **k))[1]
+        assert node.trigger_deactivate() == SUCCESS
+        assert node.lifecycle_state == 'inactive' and node.image_sub is None
+        h.publish(*_frame((2, 0)))
+        time.sleep(0.3)
+        assert not calls and len(h.depths) == 1
+
+        # activate again: served
+        assert node.trigger_activate() == SUCCESS
+        h.wait_ready()
+        h.process(*_frame((3, 0)))
+        assert len(calls) == 1
+
+        # deactivate + cleanup: the model is freed
+        model_ref = weakref.ref(node.model)
+        real_predict = None  # the test's wrapper no longer holds the model
+        assert node.trigger_deactivate() == SUCCESS
+        assert node.trigger_cleanup() == SUCCESS
+        assert node.lifecycle_state == 'unconfigured'
+        assert node.model is None and node.pipeline is None and node.depth_pub is None
+        assert model_ref() is None, 'the model is still referenced after cleanup'
+
+        # configure + activate again, then shut down from active
+        assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+        h.wait_ready()
+        h.process(*_frame((4, 0)))
+        assert node.trigger_shutdown() == SUCCESS
+        assert node.lifecycle_state == 'finalized' and node.model is None
+    finally:
+        h.close()
+
+
+def test_configure_fails_when_the_weights_cannot_load(ros_context, tmp_path):
+    h = Harness(ros_context, {'model': str(tmp_path / 'missing'), 'device': 'cpu',
+                              'autostart': False}, wait_ready=False)
+    try:
+        log = LogRecorder.attach(h.node)
+        assert h.node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert h.node.lifecycle_state == 'unconfigured' and h.node.model is None
+        errors = log.lines('error')
+        assert len(errors) == 1 and 'does not exist' in errors[0], errors
+    finally:
+        h.close()
+
+
+# --- Ctrl-C and SIGTERM --------------------------------------------------------------------
+
+class _Feeder:
+    """Publish frames to ``namespace`` at 20 Hz and count the depth images that come back."""
+
+    def __init__(self, context, namespace):
+        self.node = Node('feeder', namespace=namespace, context=context)
+        self.image_pub = self.node.create_publisher(Image, 'image', RELIABLE)
+        self.info_pub = self.node.create_publisher(CameraInfo, 'camera_info', RELIABLE)
+        self.depths = 0
+        self.node.create_subscription(Image, 'depth/image', self._on_depth, RELIABLE)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _on_depth(self, msg):
+        self.depths += 1
+
+    def _run(self):
+        i = 0
+        while not self.stop.wait(0.05):
+            i += 1
+            image, info = _frame((i, 0))
+            self.info_pub.publish(info)
+            self.image_pub.publish(image)
+
+
+def _start_node(namespace, domain_id, model_dir):
+    """Start ``python -m depth_node.node`` in ``namespace``; collect its stderr lines."""
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'depth_node.node', '--ros-args', '-p', f'model:={model_dir}',
+         '-p', 'device:=cpu', '-p', 'rate:=0.0', '-r', f'__ns:=/{namespace}'],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, ROS_DOMAIN_ID=str(domain_id)))
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    return proc, lines, reader
+
+
+def test_sigint_and_sigterm_stop_within_2_s_without_traceback(ros_context, ros_domain_id,
+                                                              fast_da_dir):
+    """SIGINT while waiting for a camera (auto QoS timer), SIGTERM while processing."""
+    from rclpy.executors import SingleThreadedExecutor
+    waiting = _start_node('waiting', ros_domain_id, fast_da_dir)
+    busy = _start_node('busy', ros_domain_id, fast_da_dir)
+    feeder = _Feeder(ros_context, 'busy')
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(feeder.node)
+    feeder.thread.start()
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        deadline = time.monotonic() + 60.0
+        while feeder.depths < 3 or not any('waiting for a publisher' in ln
+                                           for ln in waiting[1]):
+            assert time.monotonic() < deadline, 'the nodes did not start'
+            assert waiting[0].poll() is None and busy[0].poll() is None, 'a node exited'
+            time.sleep(0.05)
+        for sig, (proc, lines, reader) in ((signal.SIGINT, waiting), (signal.SIGTERM, busy)):
+            start = time.monotonic()
+            proc.send_signal(sig)  # the busy node gets it while frames keep coming
+            try:
+                proc.wait(timeout=10.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+            elapsed = time.monotonic() - start
+            reader.join(timeout=5.0)
+            stderr = ''.join(lines)
+            assert elapsed < 2.0, f'{sig.name}: exit took {elapsed:.2f} s'
+            assert proc.returncode == 0, f'{sig.name}: rc {proc.returncode}\n{stderr}'
+            assert 'Traceback' not in stderr, stderr
+            ready = [ln for ln in lines if 'ready: model' in ln]
+            assert len(ready) == 1 and 'device cpu' in ready[0] and 'network input' in ready[0]
+    finally:
+        feeder.stop.set()
+        for proc, _, _ in (waiting, busy):
+            if proc.poll() is None:
+                proc.kill()
+        executor.shutdown()
+        spinner.join(timeout=5.0)
+        feeder.node.destroy_node()
