@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image as PILImage
 import yaml
 
+from .compressed import decode_compressed
 from .conversions import depth_to_image_fields, image_to_array, unpack_rgb
 from .errors import BadCameraInfoError, DepthNodeError
 from .geometry import CloudData, Intrinsics
@@ -518,10 +519,8 @@ class BagSource:
 def decode_image_message(msg, msgtype: str = 'sensor_msgs/msg/Image'):
     """Return ``(pixels, rgb_order)`` of an Image or CompressedImage message."""
     if msgtype == 'sensor_msgs/msg/CompressedImage':
-        bgr = cv2.imdecode(np.asarray(msg.data, dtype=np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise OfflineInputError(f"cannot decode CompressedImage (format '{msg.format}')")
-        return bgr, (2, 1, 0)
+        pixels, order, _ = decode_compressed(msg)
+        return pixels, order
     return image_to_array(msg)
 
 

@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 import sys
 import time
+from types import SimpleNamespace
 from typing import List, Optional
 
 import cv2
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from .conversions import rgb_from_array
 from .errors import DepthNodeError
-from .geometry import check_image_size, intrinsics_from_camera_info
+from .geometry import check_image_size
 from .models import load_model
 from .offline_io import (BagSource, BagWriter, Camera, camera_info_message, cloud_message,
                          cloud_points, depth_png_array, expand_inputs, find_intrinsics_file,
@@ -33,6 +34,7 @@ from .offline_io import (BagSource, BagWriter, Camera, camera_info_message, clou
 from .params import DEFAULT_MODEL, DEPTH_ENCODING_CHOICES
 from .pipeline import DepthPipeline, OutputOptions
 from .ply import write_ply
+from .rectify import CameraCache
 from .visualize import colorize_depth, save_png, side_by_side
 
 PROG = 'depth_node_run'
@@ -56,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--cy', type=float, help='principal point y (default: image centre)')
     g.add_argument('--frame-id', default='camera_optical_frame',
                    help='header frame_id for images and videos (default: %(default)s)')
+    g.add_argument('--rectify', action='store_true',
+                   help="undistort the images with the camera_info (D, K, R, P) first and "
+                        "output for the rectified camera (the node's input_rectified:=false); "
+                        'default: images are taken as rectified')
     g.add_argument('--fps', type=float, default=10.0,
                    help='frame rate of an image folder, for stamps in an output bag '
                         '(default: %(default)s)')
@@ -225,8 +231,13 @@ class BagOutput:
         """Copy one input bag message."""
         self.writer.write_raw(raw)
 
-    def write(self, frame, pixels, order, info, result, log_ns: int) -> None:
-        """Write depth/image, depth/camera_info and points of one frame (and its input)."""
+    def write(self, frame, pixels, order, info, out_info, result, log_ns: int) -> None:
+        """
+        Write depth/image, depth/camera_info and points of one frame (and its input).
+
+        ``pixels``/``info`` are the input image and camera_info (written for image
+        and video inputs); ``out_info`` the camera_info fields of the depth image.
+        """
         ts = self.typestore
         header = header_message(ts, frame.stamp_ns, frame.frame_id)
         if not self.from_bag:
@@ -245,7 +256,7 @@ class BagOutput:
                           image_message(ts, header, h, w, result.depth_encoding,
                                         result.depth_step, result.depth_data))
         self.writer.write(self.depth_info_topic, 'sensor_msgs/msg/CameraInfo', log_ns,
-                          camera_info_message(ts, header, info))
+                          camera_info_message(ts, header, out_info))
         if result.cloud is not None:
             self.writer.write(self.points_topic, 'sensor_msgs/msg/PointCloud2', log_ns,
                               cloud_message(ts, header, result.cloud))
@@ -261,6 +272,23 @@ class BagOutput:
         others = len(self.writer.counts) - len(new)
         counts = ', '.join(f'{t} ({self.writer.counts[t]})' for t in new)
         return f'{self.writer.path} ({self.args.bag_storage}): {counts} + {others} input topic(s)'
+
+
+def process_frame(pipeline: DepthPipeline, cam, pixels, order, opts: OutputOptions):
+    """
+    Return ``(pixels used, FrameResult)`` of one frame, as the node processes it.
+
+    ``cam`` is the :class:`~depth_node.rectify.Camera` of the frame's camera_info:
+    with an undistorter the image is rectified first and pixels without source
+    data are invalid (NaN) in depth and points.
+    """
+    timings: dict = {}
+    if cam.undistorter is not None:
+        pixels = cam.undistorter.rectify(pixels)
+    depth = pipeline.depth(pixels, order, cam.intrinsics, opts.focal_scaling, timings)
+    if cam.undistorter is not None:
+        depth = np.where(cam.undistorter.valid, depth, np.float32(np.nan))
+    return pixels, pipeline.encode(depth, pixels, order, cam.intrinsics, opts, timings)
 
 
 def run(args) -> int:
@@ -290,6 +318,8 @@ def _run(args, source, description: str) -> int:
     print(f'{PROG}: {model.describe()}')
     files = FileOutput(Path(args.out), args) if args.out else None
     bag = BagOutput(Path(args.out_bag), args, source) if args.out_bag else None
+    cameras = CameraCache()
+    noted_distortion = False
     drops: dict = {}
     processed = 0
     t0 = time.perf_counter()
@@ -304,8 +334,13 @@ def _run(args, source, description: str) -> int:
             try:
                 pixels, order = frame.image()
                 info = frame.camera_info()
-                intr = intrinsics_from_camera_info(info)
-                check_image_size(intr, pixels.shape[1], pixels.shape[0])
+                cam = cameras.get(info, rectify=args.rectify)
+                if cam.distortion_ignored and not noted_distortion:
+                    noted_distortion = True
+                    progress.write(f'{PROG}: note: camera_info has non-zero distortion '
+                                   f'({info.distortion_model}); images are used as they are '
+                                   '(pass --rectify to undistort them first)', file=sys.stderr)
+                check_image_size(cam.intrinsics, pixels.shape[1], pixels.shape[0])
                 ply = bool(files and args.ply_every and processed % args.ply_every == 0)
                 opts = OutputOptions(
                     focal_scaling=not args.no_focal_scaling, depth_encoding=args.depth_encoding,
@@ -313,7 +348,7 @@ def _run(args, source, description: str) -> int:
                     points_rgb=not args.no_points_rgb, points_stride=args.points_stride,
                     points_organized=not args.points_dense, min_depth=args.min_depth,
                     max_depth=args.max_depth)
-                result = pipeline.process(pixels, order, intr, opts)
+                pixels, result = process_frame(pipeline, cam, pixels, order, opts)
             except DepthNodeError as exc:
                 reason = type(exc).__name__
                 if reason not in drops:
@@ -325,7 +360,8 @@ def _run(args, source, description: str) -> int:
             if files is not None:
                 files.write(frame.name, pixels, order, result, ply)
             if bag is not None:
-                bag.write(frame, pixels, order, info, result,
+                bag.write(frame, frame.image()[0], order, info,
+                          SimpleNamespace(**cam.output_fields(info)), result,
                           raw.timestamp if raw is not None else frame.stamp_ns)
             processed += 1
             progress.update(1)

@@ -19,6 +19,7 @@ from depth_node.models import load_model
 from depth_node.offline_io import bag_typestore
 from depth_node.pipeline import DepthPipeline, OutputOptions
 from depth_node.ply import read_ply
+from depth_node.rectify import CameraCache
 from depth_node.run import main
 from depth_node.synthetic import render, sample_trajectory
 import numpy as np
@@ -89,7 +90,7 @@ def read_bag(path):
     return topics
 
 
-def write_input_bag(path, frames, storage='sqlite3', compressed=False):
+def write_input_bag(path, frames, storage='sqlite3', compressed=False, d=(0.0,) * 5):
     """Write /cam/image_raw (bgr8 or JPEG), /cam/camera_info and /chatter, like a recording."""
     store = bag_typestore()
     types = store.types
@@ -107,7 +108,8 @@ def write_input_bag(path, frames, storage='sqlite3', compressed=False):
                 frame_id='cam_optical')
             info = types['sensor_msgs/msg/CameraInfo'](
                 header=header, height=H, width=W, distortion_model='plumb_bob',
-                d=np.zeros(5), k=np.array(INTR.k()), r=np.eye(3).ravel(), p=np.array(INTR.p()),
+                d=np.array(d, dtype=np.float64), k=np.array(INTR.k()), r=np.eye(3).ravel(),
+                p=np.array(INTR.p()),
                 binning_x=0, binning_y=0, roi=types['sensor_msgs/msg/RegionOfInterest'](
                     x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
             bgr = np.ascontiguousarray(rgb[:, :, ::-1])
@@ -299,3 +301,34 @@ def test_bag_errors(tmp_path, frames, tiny_dir, capsys):
     err = capsys.readouterr().err
     assert 'already has /cam/depth/camera_info, /cam/depth/image, /cam/points' in err
     assert not (tmp_path / 'twice').exists()
+
+
+def test_rectify_undistorts_like_the_node(tmp_path, frames, tiny_dir, tiny_model, capsys):
+    src = tmp_path / 'in'
+    distortion = (0.3, 0.05, 0.001, -0.001, 0.0)  # pincushion: corners have no source
+    write_input_bag(src, frames[:1], d=distortion)
+    # Without --rectify the image is used as it is, with a note.
+    assert run(src, '--model', tiny_dir, '--device', 'cpu', '--out', tmp_path / 'raw') == 0
+    assert 'pass --rectify' in capsys.readouterr().err
+    dst = tmp_path / 'out'
+    assert run(src, '--model', tiny_dir, '--device', 'cpu', '--out-bag', dst, '--rectify') == 0
+    out = read_bag(dst)
+    info_in = out['/cam/camera_info'][0][3]
+    depth = out['/cam/depth/image'][0][3]
+    info = out['/cam/depth/camera_info'][0][3]
+    cloud = out['/cam/points'][0][3]
+    # depth/camera_info describes the rectified camera: no distortion, K from P.
+    np.testing.assert_array_equal(info.d, np.zeros(5))
+    np.testing.assert_array_equal(info.k, INTR.k())
+    np.testing.assert_array_equal(info_in.d, distortion)
+    # The node's path: undistort, predict, blank pixels without source data, encode.
+    cam = CameraCache().get(info_in, rectify=True)
+    bgr = np.ascontiguousarray(frames[0][:, :, ::-1])
+    rect = cam.undistorter.rectify(bgr)
+    pipeline = DepthPipeline(tiny_model)
+    ref = pipeline.depth(rect, (2, 1, 0), INTR)
+    ref = np.where(cam.undistorter.valid, ref, np.float32(np.nan))
+    result = pipeline.encode(ref, rect, (2, 1, 0), INTR, OutputOptions(), {})
+    assert depth.data.tobytes() == bytes(result.depth_data)
+    assert cloud.data.tobytes() == bytes(result.cloud.data)
+    assert not cam.undistorter.valid.all()
