@@ -8,6 +8,7 @@ so files and bags carry exactly the node's payloads. Bags are written and read
 back with ``rosbags``; ROS is not needed.
 """
 
+import io
 import json
 from pathlib import Path
 import shutil
@@ -20,6 +21,7 @@ from depth_node.offline_io import bag_typestore
 from depth_node.pipeline import DepthPipeline, OutputOptions
 from depth_node.ply import read_ply
 from depth_node.rectify import CameraCache
+import depth_node.run
 from depth_node.run import main
 from depth_node.synthetic import render, sample_trajectory
 import numpy as np
@@ -179,6 +181,22 @@ def test_images_to_a_new_bag(image_folder, tmp_path, tiny_dir, tiny_model, frame
     depth = topics['/camera/depth/image'][1][3]
     _, step, data = depth_to_image_fields(expected(tiny_model, frames[1]).depth, '32FC1')
     assert (depth.encoding, depth.step, depth.data.tobytes()) == ('32FC1', step, bytes(data))
+
+
+def test_progress_bar_shows_frames_per_second(image_folder, tmp_path, tiny_dir, monkeypatch):
+    """On a terminal the bar shows done/total, frames/s and the ETA (here forced on)."""
+    stream = io.StringIO()
+    real = depth_node.run.tqdm
+
+    def on_a_terminal(*args, **kwargs):
+        kwargs.update(disable=False, file=stream, ncols=100, dynamic_ncols=False)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(depth_node.run, 'tqdm', on_a_terminal)
+    assert main([str(image_folder), '--model', tiny_dir, '--device', 'cpu', '--out',
+                 str(tmp_path / 'o'), '--no-color']) == 0
+    final = stream.getvalue().replace('\r', '\n').strip().splitlines()[-1]
+    assert '3/3' in final and 'frame/s' in final and '<00:00' in final
 
 
 def test_missing_intrinsics_is_a_clear_error(tmp_path, frames, capsys):
