@@ -221,12 +221,6 @@ def depth_png_array(depth: np.ndarray) -> np.ndarray:
     return np.frombuffer(data, dtype='<u2').reshape(np.asarray(depth).shape)
 
 
-def write_depth_png(path, depth: np.ndarray) -> None:
-    """Write depth (metres) as a 16-bit PNG in millimetres, 0 = invalid (REP 118 16UC1)."""
-    if not cv2.imwrite(str(path), depth_png_array(depth)):
-        raise OSError(f'cannot write {path}')
-
-
 def cloud_points(cloud: CloudData) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Return ``(xyz N x 3 float32, rgb N x 3 uint8 or None)`` of a cloud payload."""
     nf = cloud.point_step // 4
