@@ -90,6 +90,15 @@ def descriptor_for(spec) -> ParameterDescriptor:
     return desc
 
 
+def output_options(cfg: dict) -> OutputOptions:
+    """Return the pipeline's output options from the node's parameter values."""
+    return OutputOptions(
+        focal_scaling=cfg['focal_scaling'], depth_encoding=cfg['depth_encoding'],
+        publish_points=cfg['publish_points'], points_rgb=cfg['points.rgb'],
+        points_stride=cfg['points.stride'], points_organized=cfg['points.organized'],
+        min_depth=cfg['min_depth'], max_depth=cfg['max_depth'])
+
+
 def _stamp_key(header):
     return (int(header.stamp.sec), int(header.stamp.nanosec))
 
@@ -278,14 +287,18 @@ class DepthNode(LifecycleNode):
             model = load_model(
                 self._cfg['model'], self._cfg['device'], self._cfg['precision'],
                 compile_net=self._cfg['compile'], reference_focal=self._cfg['reference_focal'],
-                warmup=(640, 480))
+                flip_tta=self._cfg['flip_tta'], warmup=(640, 480))
         except ModelLoadError as exc:
             self._load_error = str(exc)
             if not self._autostarting:  # autostart: main() prints the one error line
                 self.get_logger().error(f'configure failed: {exc}')
             return _FAILURE
+        if self._cfg['flip_tta'] and not model.supports_flip_tta:
+            self.get_logger().warning(
+                f'flip_tta is only used by ZoeDepth; ignored for {model.family}')
         self.model = model
         self.pipeline = DepthPipeline(model)
+        self._fov_fallback_noted = False
         self._cameras.clear()
         self._first_frame_logged = False
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
@@ -524,7 +537,14 @@ class DepthNode(LifecycleNode):
                                          time.monotonic(), paired, self._info_topic)
         for event in events:
             self._log_event(event)
-        cam = self._cameras.get(info, rectify=not cfg['input_rectified'])
+        try:
+            cam = self._cameras.get(info, rectify=not cfg['input_rectified'])
+            check_image_size(cam.intrinsics, width, height)
+        except BadCameraInfoError as exc:
+            if not getattr(self.model, 'has_fov_head', False):
+                raise
+            self._process_with_estimated_focal(msg, pixels, order, cfg, exc)
+            return
         intr = cam.intrinsics
         if self._cameras.changed:
             text = (f'{intr.width}x{intr.height} fx {intr.fx:.1f} fy {intr.fy:.1f} '
@@ -540,7 +560,6 @@ class DepthNode(LifecycleNode):
                     f'camera_info has non-zero distortion ({info.distortion_model}) but '
                     'input_rectified is true: the image is used as it is; set '
                     'input_rectified:=false to undistort it here')
-        check_image_size(intr, width, height)
         if not self._first_frame_logged:
             self._first_frame_logged = True
             ref = self.model.reference_focal
@@ -549,11 +568,7 @@ class DepthNode(LifecycleNode):
                 f'fy {intr.fy:.1f}, focal scaling {"on" if cfg["focal_scaling"] else "off"}'
                 + (f', reference focal {ref:.1f} px' if ref else '')
                 + (', undistorted here' if cam.undistorter else ''))
-        opts = OutputOptions(
-            focal_scaling=cfg['focal_scaling'], depth_encoding=cfg['depth_encoding'],
-            publish_points=cfg['publish_points'], points_rgb=cfg['points.rgb'],
-            points_stride=cfg['points.stride'], points_organized=cfg['points.organized'],
-            min_depth=cfg['min_depth'], max_depth=cfg['max_depth'])
+        opts = output_options(cfg)
         t0 = time.perf_counter()
         if cam.undistorter is not None:
             pixels = cam.undistorter.rectify(pixels)
@@ -566,6 +581,35 @@ class DepthNode(LifecycleNode):
             depth = np.where(cam.undistorter.valid, depth, np.float32(np.nan))
         result = self.pipeline.encode(depth, pixels, order, intr, opts, timings)
         self._publish(msg.header, cam.output_fields(info), result)
+        end_to_end_ms = (self.get_clock().now().nanoseconds - _stamp_ns(msg.header)) * 1e-6
+        self.frames.count_published(network_ms, end_to_end_ms, time.monotonic())
+        self.last_latency_ms = (time.perf_counter() - t0) * 1000.0
+        self.last_timings = result.timings
+
+    def _process_with_estimated_focal(self, msg, pixels, order, cfg: dict, exc) -> None:
+        """
+        Serve a frame whose camera_info is unusable from Depth Pro's own field of view.
+
+        Depth, cloud and depth/camera_info then use the estimated pinhole camera
+        (fx = fy from the field of view, principal point at the centre); said once.
+        """
+        height, width = pixels.shape[:2]
+        if not self._fov_fallback_noted:
+            self._fov_fallback_noted = True
+            self.get_logger().warning(
+                f'camera_info unusable ({exc}); Depth Pro falls back to its own estimated '
+                'field of view for the scale, the cloud and depth/camera_info')
+        opts = output_options(cfg)
+        timings = {}
+        t0 = time.perf_counter()
+        depth = self.pipeline.depth(pixels, order, None, False, timings)
+        network_ms = (time.perf_counter() - t0) * 1000.0
+        intr = self.model.estimated_intrinsics(width, height)
+        result = self.pipeline.encode(depth, pixels, order, intr, opts, timings)
+        fields = {'height': height, 'width': width, 'distortion_model': 'plumb_bob',
+                  'd': [0.0] * 5, 'k': list(intr.k()),
+                  'r': [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0], 'p': list(intr.p())}
+        self._publish(msg.header, fields, result)
         end_to_end_ms = (self.get_clock().now().nanoseconds - _stamp_ns(msg.header)) * 1e-6
         self.frames.count_published(network_ms, end_to_end_ms, time.monotonic())
         self.last_latency_ms = (time.perf_counter() - t0) * 1000.0

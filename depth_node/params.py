@@ -48,12 +48,17 @@ PARAMETERS = (
         read_only=True, choices=DEVICE_CHOICES),
     ParameterSpec(
         'precision', 'string', 'auto',
-        "Network precision: 'auto' (fp16 on CUDA, bf16 where the model needs it, fp32 on "
+        "Network precision: 'auto' (fp16 on CUDA, fp32 on "
         "CPU), 'fp32', 'fp16' or 'bf16'.",
         read_only=True, choices=PRECISION_CHOICES),
     ParameterSpec(
         'compile', 'bool', False,
         'Run the network through torch.compile (one-off warm-up cost at start, see README).',
+        read_only=True),
+    ParameterSpec(
+        'flip_tta', 'bool', False,
+        'Flip test-time augmentation (ZoeDepth only): average the prediction of the image '
+        'and of its mirror image; doubles the network cost. Ignored by other families.',
         read_only=True),
     ParameterSpec(
         'autostart', 'bool', True,

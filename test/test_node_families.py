@@ -1,0 +1,70 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Every model family end to end through the node: depth, camera_info and points."""
+
+from depth_node.conversions import cloud_to_structured, image_fields_to_depth
+import numpy as np
+import pytest
+
+pytest.importorskip('rclpy')
+
+from ros_harness import Harness, make_image, make_info  # noqa: E402
+from tiny_models import make_depth_pro, make_zoedepth, textured_image  # noqa: E402
+
+W, H = 96, 72
+
+
+@pytest.fixture(scope='module')
+def family_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp('families')
+    return {
+        'zoedepth-nk': make_zoedepth(root / 'zoe', heads='nyu-kitti'),
+        'depth-pro': make_depth_pro(root / 'pro'),
+    }
+
+
+@pytest.mark.parametrize('name', ['zoedepth-nk', 'depth-pro'])
+def test_family_runs_in_the_node(ros_context, family_dirs, name):
+    h = Harness(ros_context, {'model': family_dirs[name], 'device': 'cpu', 'rate': 0.0,
+                              'flip_tta': name.startswith('zoedepth')})
+    try:
+        rgb = textured_image(H, W, seed=1)
+        depth_msg, info_msg, cloud_msg = h.process(
+            make_image(rgb, stamp=(3, 0)), make_info(W, H, 80.0, 80.0, stamp=(3, 0)))
+        depth = image_fields_to_depth(depth_msg)
+        assert depth.shape == (H, W) and np.isfinite(depth).mean() > 0.9
+        assert list(info_msg.k) == [80.0, 0.0, (W - 1) / 2, 0.0, 80.0, (H - 1) / 2, 0, 0, 1]
+        cloud = cloud_to_structured(cloud_msg)
+        ok = np.isfinite(depth)
+        np.testing.assert_allclose(cloud['z'][ok], depth[ok], rtol=1e-6)
+        # focal scaling through the node: doubling fx and fy doubles the depth
+        d2, _, _ = h.process(make_image(rgb, stamp=(4, 0)),
+                             make_info(W, H, 160.0, 160.0, stamp=(4, 0)))
+        z2 = image_fields_to_depth(d2)
+        ok &= np.isfinite(z2)
+        np.testing.assert_allclose(z2[ok], 2.0 * depth[ok], rtol=1e-4)
+    finally:
+        h.close()
+
+
+def test_depth_pro_falls_back_to_its_field_of_view(ros_context, family_dirs):
+    h = Harness(ros_context, {'model': family_dirs['depth-pro'], 'device': 'cpu',
+                              'rate': 0.0})
+    try:
+        rgb = textured_image(H, W, seed=2)
+        info = make_info(W, H, stamp=(5, 0), use_p=False)
+        info.k = [0.0] * 9  # uncalibrated
+        depth_msg, info_msg, cloud_msg = h.process(make_image(rgb, stamp=(5, 0)), info)
+        model = h.node.model
+        assert model.last_focal_source == 'estimated_fov'
+        f = model.last_focal_px
+        assert f > 0 and info_msg.k[0] == pytest.approx(f) and info_msg.k[4] == pytest.approx(f)
+        assert list(info_msg.d) == [0.0] * 5
+        depth = image_fields_to_depth(depth_msg)
+        expected = model.predict(rgb, focal=(f, f))
+        ok = np.isfinite(depth)
+        np.testing.assert_allclose(depth[ok], expected[ok], rtol=1e-4)
+        assert h.node.drops['bad_camera_info'] == 0
+        assert cloud_msg.width == W
+    finally:
+        h.close()
