@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image as PILImage
 import rclpy
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.logging import get_logger_level, LoggingSeverity, set_logger_level
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -355,7 +355,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         nodes.append(depth_node)
         player = SamplePlayer(camera_info, context=context)
         nodes.append(player)
-        executor = MultiThreadedExecutor(context=context)
+        executor = SingleThreadedExecutor(context=context)
         for node in nodes:
             executor.add_node(node)
         spinner = threading.Thread(target=_spin, args=(executor,), name='demo_executor',
