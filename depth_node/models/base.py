@@ -14,6 +14,7 @@ Families subclass it and implement :meth:`preprocess` and :meth:`postprocess`.
 """
 
 import contextlib
+import math
 import time
 from typing import Dict, Optional, Sequence, Tuple
 import warnings
@@ -47,6 +48,33 @@ def resize_like_pil(x: torch.Tensor, size: Tuple[int, int], resample: int) -> to
         return F.interpolate(x, size=size, mode='nearest')
     y = F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
     return y.round_().clamp_(0.0, 255.0)
+
+
+def constrain_to_multiple_of(value: float, multiple: float) -> int:
+    """Round to the nearest multiple (half to even, as the processors do), never below 0."""
+    x = int(round(value / multiple) * multiple)
+    if x < 0:
+        x = int(math.ceil(value / multiple) * multiple)
+    return x
+
+
+def keep_aspect_size(height: int, width: int, target: Tuple[int, int], keep_aspect_ratio: bool,
+                     multiple: float) -> Tuple[int, int]:
+    """
+    Return the resized size the DPT-style processors (DPT, Depth Anything, ZoeDepth) compute.
+
+    With ``keep_aspect_ratio`` the scale closest to 1 of the two is used for both sides
+    (scale as little as possible); each side is then rounded to a multiple of ``multiple``.
+    """
+    scale_h = target[0] / height
+    scale_w = target[1] / width
+    if keep_aspect_ratio:
+        if abs(1 - scale_w) < abs(1 - scale_h):
+            scale_h = scale_w
+        else:
+            scale_w = scale_h
+    return (constrain_to_multiple_of(scale_h * height, multiple),
+            constrain_to_multiple_of(scale_w * width, multiple))
 
 
 class DepthModel:

@@ -2,13 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Depth Anything V2 metric checkpoints (``model_type: depth_anything``, metric head)."""
 
-import math
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-from .base import DepthModel, Focal, resize_like_pil
+from .base import DepthModel, Focal, keep_aspect_size, resize_like_pil
 
 #: Training focal length in pixels at the network input (mean of fx and fy), by the
 #: head's max_depth. 20 m heads were fine-tuned on Hypersim only (1024x768, f 886.81 px),
@@ -19,28 +18,6 @@ REFERENCE_FOCALS = {
     20.0: 596.1,
     80.0: 1003.3,
 }
-
-
-def constrain_to_multiple_of(value: float, multiple: int) -> int:
-    """Round to the nearest multiple, as DPT's image processor does (never below 0)."""
-    x = round(value / multiple) * multiple
-    if x < 0:
-        x = math.ceil(value / multiple) * multiple
-    return int(x)
-
-
-def dpt_resize_size(height: int, width: int, target: Tuple[int, int], keep_aspect_ratio: bool,
-                    multiple: int) -> Tuple[int, int]:
-    """Output size of DPT's resize: keep aspect by scaling as little as possible."""
-    scale_h = target[0] / height
-    scale_w = target[1] / width
-    if keep_aspect_ratio:
-        if abs(1 - scale_w) < abs(1 - scale_h):
-            scale_h = scale_w
-        else:
-            scale_w = scale_h
-    return (constrain_to_multiple_of(scale_h * height, multiple),
-            constrain_to_multiple_of(scale_w * width, multiple))
 
 
 def focal_at(focal: Tuple[float, float], in_size: Tuple[int, int],
@@ -68,9 +45,9 @@ class DepthAnythingModel(DepthModel):
         x = image.float()
         if p.get('do_resize', True):
             size = p.get('size', {'height': 518, 'width': 518})
-            new_size = dpt_resize_size(h, w, (size['height'], size['width']),
-                                       p.get('keep_aspect_ratio', False),
-                                       int(p.get('ensure_multiple_of', 1)))
+            new_size = keep_aspect_size(h, w, (size['height'], size['width']),
+                                        p.get('keep_aspect_ratio', False),
+                                        int(p.get('ensure_multiple_of', 1)))
             x = resize_like_pil(x, new_size, p.get('resample', 3))
         x = self.normalize(x)
         return x.to(self.dtype), {'in_size': (int(h), int(w)), 'net_size': tuple(x.shape[-2:])}

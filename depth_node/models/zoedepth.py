@@ -28,7 +28,7 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from .base import DepthModel, Focal
+from .base import DepthModel, Focal, keep_aspect_size
 
 #: The hub processors (all three checkpoints) use 32; the transformers class default of
 #: 1/32 is not a usable value, so a config without the key gets the hub's.
@@ -70,32 +70,6 @@ def padding_for(height: int, width: int, do_pad: bool = True) -> Tuple[int, int]
             int(math.sqrt(width / 2) * PADDING_FACTOR))
 
 
-def _to_multiple(value: float, multiple: float) -> int:
-    """Round to the nearest multiple (numpy's round half to even), never below 0."""
-    x = int(round(value / multiple) * multiple)
-    if x < 0:
-        x = int(math.ceil(value / multiple) * multiple)
-    return x
-
-
-def resize_size(height: int, width: int, target: Tuple[int, int], keep_aspect_ratio: bool,
-                multiple: float) -> Tuple[int, int]:
-    """
-    Return the network input size for a (padded) image, as ZoeDepth's processor computes it.
-
-    With ``keep_aspect_ratio`` the scale closest to 1 of the two is used for both sides;
-    each side is then rounded to a multiple of ``multiple``.
-    """
-    scale_h = target[0] / height
-    scale_w = target[1] / width
-    if keep_aspect_ratio:
-        if abs(1 - scale_w) < abs(1 - scale_h):
-            scale_h = scale_w
-        else:
-            scale_w = scale_h
-    return _to_multiple(scale_h * height, multiple), _to_multiple(scale_w * width, multiple)
-
-
 def network_geometry(height: int, width: int, processor: dict):
     """
     Return ``(pad, padded_size, net_size)`` of an ``height`` x ``width`` image.
@@ -109,9 +83,9 @@ def network_geometry(height: int, width: int, processor: dict):
     if not p.get('do_resize', True):
         return pad, padded, padded
     size = p.get('size') or {'height': 384, 'width': 512}
-    net = resize_size(padded[0], padded[1], (size['height'], size['width']),
-                      p.get('keep_aspect_ratio', True),
-                      p.get('ensure_multiple_of') or DEFAULT_MULTIPLE)
+    net = keep_aspect_size(padded[0], padded[1], (size['height'], size['width']),
+                           p.get('keep_aspect_ratio', True),
+                           p.get('ensure_multiple_of') or DEFAULT_MULTIPLE)
     return pad, padded, net
 
 
