@@ -24,7 +24,6 @@ import time
 from typing import Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-import numpy as np
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType, SetParametersResult)
 import rclpy
@@ -570,21 +569,8 @@ class DepthNode(LifecycleNode):
                 + (', undistorted here' if cam.undistorter else ''))
         opts = output_options(cfg)
         t0 = time.perf_counter()
-        if cam.undistorter is not None:
-            pixels = cam.undistorter.rectify(pixels)
-        timings = {}
-        t1 = time.perf_counter()
-        depth = self.pipeline.depth(pixels, order, intr, opts.focal_scaling, timings)
-        network_ms = (time.perf_counter() - t1) * 1000.0
-        if cam.undistorter is not None:
-            timings['rectify'] = (t1 - t0) * 1000.0
-            depth = np.where(cam.undistorter.valid, depth, np.float32(np.nan))
-        result = self.pipeline.encode(depth, pixels, order, intr, opts, timings)
-        self._publish(msg.header, cam.output_fields(info), result)
-        end_to_end_ms = (self.get_clock().now().nanoseconds - _stamp_ns(msg.header)) * 1e-6
-        self.frames.count_published(network_ms, end_to_end_ms, time.monotonic())
-        self.last_latency_ms = (time.perf_counter() - t0) * 1000.0
-        self.last_timings = result.timings
+        _, result = self.pipeline.process_camera(pixels, order, cam, opts)
+        self._publish(msg.header, cam.output_fields(info), result, t0)
 
     def _process_with_estimated_focal(self, msg, pixels, order, cfg: dict, exc) -> None:
         """
@@ -603,19 +589,15 @@ class DepthNode(LifecycleNode):
         timings = {}
         t0 = time.perf_counter()
         depth = self.pipeline.depth(pixels, order, None, False, timings)
-        network_ms = (time.perf_counter() - t0) * 1000.0
         intr = self.model.estimated_intrinsics(width, height)
         result = self.pipeline.encode(depth, pixels, order, intr, opts, timings)
         fields = {'height': height, 'width': width, 'distortion_model': 'plumb_bob',
                   'd': [0.0] * 5, 'k': list(intr.k()),
                   'r': [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0], 'p': list(intr.p())}
-        self._publish(msg.header, fields, result)
-        end_to_end_ms = (self.get_clock().now().nanoseconds - _stamp_ns(msg.header)) * 1e-6
-        self.frames.count_published(network_ms, end_to_end_ms, time.monotonic())
-        self.last_latency_ms = (time.perf_counter() - t0) * 1000.0
-        self.last_timings = result.timings
+        self._publish(msg.header, fields, result, t0)
 
-    def _publish(self, header, info_fields: dict, result) -> None:
+    def _publish(self, header, info_fields: dict, result, t0: float) -> None:
+        """Publish depth, camera_info and cloud of one frame, then count it (``t0``: start)."""
         depth = Image()
         depth.header = header
         depth.height, depth.width = result.depth.shape
@@ -641,6 +623,10 @@ class DepthNode(LifecycleNode):
             pc.data = cloud.data
             pc.is_dense = cloud.is_dense
             self.points_pub.publish(pc)
+        end_to_end_ms = (self.get_clock().now().nanoseconds - _stamp_ns(header)) * 1e-6
+        self.frames.count_published(result.model_ms, end_to_end_ms, time.monotonic())
+        self.last_latency_ms = (time.perf_counter() - t0) * 1000.0
+        self.last_timings = result.timings
 
     # ---------------------------------------------------------------- diagnostics
     def diagnostic_status(self) -> DiagnosticStatus:

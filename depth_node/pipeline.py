@@ -9,7 +9,7 @@ copy of the preprocessing, scaling and point code.
 
 from dataclasses import dataclass
 import time
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,6 +32,10 @@ class OutputOptions:
     max_depth: float = 0.0
 
 
+#: Timing keys of the model's own stages (upload to download).
+MODEL_STAGES = ('upload', 'preprocess', 'network', 'postprocess')
+
+
 @dataclass
 class FrameResult:
     """Depth in metres plus the encoded payloads of the output messages."""
@@ -42,6 +46,11 @@ class FrameResult:
     depth_data: object
     cloud: Optional[CloudData]
     timings: dict
+
+    @property
+    def model_ms(self) -> float:
+        """Return the model's time for this frame: upload, preprocess, network, postprocess."""
+        return sum(self.timings.get(k, 0.0) for k in MODEL_STAGES)
 
 
 class DepthPipeline:
@@ -75,6 +84,25 @@ class DepthPipeline:
                                       min_depth=opts.min_depth, max_depth=opts.max_depth)
             timings['cloud_msg'] = (time.perf_counter() - t1) * 1000.0
         return FrameResult(depth, encoding, step, data, cloud, timings)
+
+    def process_camera(self, pixels: np.ndarray, rgb_order: Sequence[int], cam,
+                       opts: OutputOptions) -> Tuple[np.ndarray, FrameResult]:
+        """
+        Return ``(pixels used, result)`` of one frame of a :class:`~depth_node.rectify.Camera`.
+
+        With an undistorter the image is rectified first (timed as ``rectify``) and
+        pixels without source data are invalid (NaN) in depth and points. This is
+        the node's frame path; the offline tools call it too.
+        """
+        timings: dict = {}
+        if cam.undistorter is not None:
+            t0 = time.perf_counter()
+            pixels = cam.undistorter.rectify(pixels)
+            timings['rectify'] = (time.perf_counter() - t0) * 1000.0
+        depth = self.depth(pixels, rgb_order, cam.intrinsics, opts.focal_scaling, timings)
+        if cam.undistorter is not None:
+            depth = np.where(cam.undistorter.valid, depth, np.float32(np.nan))
+        return pixels, self.encode(depth, pixels, rgb_order, cam.intrinsics, opts, timings)
 
     def process(self, pixels: np.ndarray, rgb_order: Sequence[int], intr: Intrinsics,
                 opts: OutputOptions) -> FrameResult:

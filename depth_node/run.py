@@ -274,23 +274,6 @@ class BagOutput:
         return f'{self.writer.path} ({self.args.bag_storage}): {counts} + {others} input topic(s)'
 
 
-def process_frame(pipeline: DepthPipeline, cam, pixels, order, opts: OutputOptions):
-    """
-    Return ``(pixels used, FrameResult)`` of one frame, as the node processes it.
-
-    ``cam`` is the :class:`~depth_node.rectify.Camera` of the frame's camera_info:
-    with an undistorter the image is rectified first and pixels without source
-    data are invalid (NaN) in depth and points.
-    """
-    timings: dict = {}
-    if cam.undistorter is not None:
-        pixels = cam.undistorter.rectify(pixels)
-    depth = pipeline.depth(pixels, order, cam.intrinsics, opts.focal_scaling, timings)
-    if cam.undistorter is not None:
-        depth = np.where(cam.undistorter.valid, depth, np.float32(np.nan))
-    return pixels, pipeline.encode(depth, pixels, order, cam.intrinsics, opts, timings)
-
-
 def run(args) -> int:
     """Run the pipeline over the input as ``args`` says; return the exit status."""
     if not args.out and not args.out_bag:
@@ -348,7 +331,7 @@ def _run(args, source, description: str) -> int:
                     points_rgb=not args.no_points_rgb, points_stride=args.points_stride,
                     points_organized=not args.points_dense, min_depth=args.min_depth,
                     max_depth=args.max_depth)
-                pixels, result = process_frame(pipeline, cam, pixels, order, opts)
+                pixels, result = pipeline.process_camera(pixels, order, cam, opts)
             except DepthNodeError as exc:
                 reason = type(exc).__name__
                 if reason not in drops:
