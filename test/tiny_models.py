@@ -138,3 +138,14 @@ def textured_image(height: int, width: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 256, (max(height // 8, 2), max(width // 8, 2), 3), dtype=np.uint8)
     return np.asarray(PILImage.fromarray(small).resize((width, height), PILImage.BILINEAR))
+
+
+if __name__ == '__main__':
+    # python test/tiny_models.py DIR [depth_anything|zoedepth|depth_pro]: a tiny random
+    # checkpoint for trying the tools offline (make demo MODEL=DIR); its depth is noise.
+    import sys
+    makers = {'depth_anything': make_depth_anything, 'zoedepth': make_zoedepth,
+              'depth_pro': make_depth_pro}
+    if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] not in makers):
+        sys.exit(f'usage: {sys.argv[0]} DIR [{"|".join(makers)}]')
+    print(makers[sys.argv[2] if len(sys.argv) == 3 else 'depth_anything'](sys.argv[1]))
