@@ -66,9 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--width', type=int, default=1280, help='frame width in pixels')
     parser.add_argument('--height', type=int, default=720, help='frame height in pixels')
     parser.add_argument('--batch', type=int, default=1,
-                        help='frames per forward pass; only 1 (the node runs the newest frame '
-                             'alone)')
-    parser.add_argument('--frames', type=int, default=50, help='timed frames')
+                        help='frames per forward pass (default 1, what the node does: it runs '
+                             'the newest frame alone); stage times are then per batch')
+    parser.add_argument('--frames', type=int, default=50,
+                        help='timed iterations (of --batch frames each)')
     parser.add_argument('--warmup', type=int, default=5,
                         help='untimed frames first (the first one includes torch.compile)')
     parser.add_argument('--cloud', action=argparse.BooleanOptionalAction, default=True,
@@ -175,7 +176,10 @@ def run(args) -> dict:
     """Load the model, warm up, time ``args.frames`` frames; return the report."""
     import torch
 
-    notes = ['batch 1: the node runs the newest frame alone, so no batching is measured',
+    notes = ['batch 1 is what the node does (it runs the newest frame alone)'
+             if args.batch == 1 else
+             f'batch {args.batch}: one forward pass per {args.batch} frames; every stage time '
+             'is per batch (payload and message rows summed over its frames); fps counts frames',
              'stage times are synchronised with the device; postprocess includes the '
              'single device -> host copy of the depth map']
     threads = torch.get_num_threads()
@@ -211,12 +215,28 @@ def _measure(args, notes: List[str]) -> dict:
         notes.append('sensor_msgs is not importable: the ROS message fill rows are skipped')
     rgb = (0, 1, 2)
 
+    focal = (intr.fx, intr.fy) if args.focal_scaling else None
+
+    def step(i: int) -> dict:
+        """Run batch ``i`` (``args.batch`` frames) as the node would; return its timings."""
+        t = time.perf_counter()
+        batch = [frames[(i * args.batch + k) % len(frames)] for k in range(args.batch)]
+        timings: Dict[str, float] = {}
+        depths = model.predict_batch(batch, rgb, focal, timings)
+        for pixels, depth in zip(batch, depths):
+            frame_timings: Dict[str, float] = {}
+            result = pipeline.encode(depth, pixels, rgb, intr, opts, frame_timings)
+            if types is not None:
+                fill_ros_messages(result, types, frame_timings)
+            for key, value in frame_timings.items():
+                timings[key] = timings.get(key, 0.0) + value
+        timings['total'] = (time.perf_counter() - t) * 1000.0
+        return timings
+
     warmup_first_s = warmup_s = 0.0
     for i in range(args.warmup):
         t = time.perf_counter()
-        result = pipeline.process(frames[i % len(frames)], rgb, intr, opts)
-        if types is not None:
-            fill_ros_messages(result, types, {})
+        step(i)
         elapsed = time.perf_counter() - t
         warmup_first_s = elapsed if i == 0 else warmup_first_s
         warmup_s += elapsed
@@ -227,13 +247,7 @@ def _measure(args, notes: List[str]) -> dict:
     samples: Dict[str, List[float]] = {key: [] for key, _ in STAGES}
     loop_start = time.perf_counter()
     for i in range(args.frames):
-        t = time.perf_counter()
-        result = pipeline.process(frames[i % len(frames)], rgb, intr, opts)
-        timings = dict(result.timings)
-        if types is not None:
-            fill_ros_messages(result, types, timings)
-        timings['total'] = (time.perf_counter() - t) * 1000.0
-        for key, value in timings.items():
+        for key, value in step(i).items():
             samples.setdefault(key, []).append(value)
     loop_s = time.perf_counter() - loop_start
 
@@ -246,7 +260,7 @@ def _measure(args, notes: List[str]) -> dict:
         'precision': str(model.dtype).replace('torch.', ''),
         'width': args.width,
         'height': args.height,
-        'batch': 1,
+        'batch': args.batch,
         'frames': args.frames,
         'warmup': args.warmup,
         'cloud': bool(args.cloud),
@@ -254,7 +268,7 @@ def _measure(args, notes: List[str]) -> dict:
         'flip_tta': bool(model.flip_tta),
         'focal_scaling': bool(args.focal_scaling),
         'stages': stages,
-        'fps': round(args.frames / loop_s, 3) if loop_s > 0 else None,
+        'fps': round(args.frames * args.batch / loop_s, 3) if loop_s > 0 else None,
         'load_s': round(load_s, 3),
         'warmup_first_frame_s': round(warmup_first_s, 3),
         'warmup_s': round(warmup_s, 3),
@@ -282,7 +296,8 @@ def format_table(report: dict) -> str:
         f"machine: {report['machine']}",
         f"device {report['device']}, precision {report['precision']}, "
         f"{report['width']}x{report['height']}, batch {report['batch']}, "
-        f"{report['frames']} frames after {report['warmup']} warm-up, "
+        f"{report['frames']} {'batches' if report['batch'] > 1 else 'frames'} after "
+        f"{report['warmup']} warm-up, "
         f"cloud {'on' if report['cloud'] else 'off'}, "
         f"compile {'on' if report['compile'] else 'off'}, "
         f"flip TTA {'on' if report['flip_tta'] else 'off'}",
@@ -299,6 +314,8 @@ def format_table(report: dict) -> str:
             continue
         if key == 'total':
             lines.append('-' * 58)
+            if report['batch'] > 1:
+                label = 'total per batch'
         lines.append(f"{label:<34}{stat['median_ms']:>12.2f}{stat['p90_ms']:>12.2f}")
     gpu = report['peak_gpu_memory_mib']
     lines += [
@@ -318,9 +335,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark; return the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.batch != 1:
-        parser.error('--batch: only 1 is supported (the node runs the newest frame alone)')
-    for name in ('width', 'height', 'frames', 'stride'):
+    if args.batch > 1 and args.flip_tta:
+        parser.error('--batch > 1 cannot be combined with --flip-tta (it doubles the batch)')
+    for name in ('width', 'height', 'frames', 'stride', 'batch'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be at least 1')
     if args.warmup < 0 or args.threads < 0:

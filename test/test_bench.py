@@ -60,10 +60,32 @@ def test_bench_runs_every_family_without_cloud(capsys, tmp_path, family):
     assert 'point cloud payload' in out and '(off)' in out
 
 
-def test_bench_refuses_batching(capsys):
+def test_bench_batches_frames_through_one_forward_pass(capsys, tiny_da_dir):
+    report, out = run_main(capsys, '--model', tiny_da_dir, '--device', 'cpu', '--width', '96',
+                           '--height', '64', '--frames', '2', '--warmup', '0', '--batch', '3')
+    assert report['batch'] == 3 and report['fps'] > 0
+    assert 'per batch' in out and 'total per batch' in out
+
+
+def test_bench_refuses_batching_with_flip_tta(capsys):
     with pytest.raises(SystemExit):
-        bench.main(['--batch', '2'])
-    assert 'only 1 is supported' in capsys.readouterr().err
+        bench.main(['--batch', '2', '--flip-tta'])
+    assert 'cannot be combined' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('family', ['depth_anything', 'zoedepth-nk', 'depth_pro'])
+def test_predict_batch_equals_one_at_a_time(tmp_path, family):
+    import numpy as np
+    from depth_node.models import load_model
+    from tiny_models import make_depth_anything, make_depth_pro, make_zoedepth, textured_image
+    path = {'depth_anything': lambda: make_depth_anything(tmp_path),
+            'zoedepth-nk': lambda: make_zoedepth(tmp_path, heads='nyu-kitti'),
+            'depth_pro': lambda: make_depth_pro(tmp_path)}[family]()
+    model = load_model(path, 'cpu')
+    images = [textured_image(60, 80, seed=s) for s in range(3)]
+    batched = model.predict_batch(images, focal=(70.0, 70.0))
+    for image, depth in zip(images, batched):
+        np.testing.assert_allclose(depth, model.predict(image, focal=(70.0, 70.0)), rtol=1e-3)
 
 
 def test_bench_load_error_is_one_line(capsys):
