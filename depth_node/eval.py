@@ -28,14 +28,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .errors import DepthNodeError
 from .geometry import check_image_size, intrinsics_from_camera_info
 from .metrics import (evaluate_image, ImageResult, mean_metrics, METRIC_NAMES, METRIC_TITLES,
                       Protocol, PROTOCOLS, reference_focal_for_scale, ScaleFit, ScaleFitter)
 from .models import load_model
-from .offline_io import (Camera, find_intrinsics_file, find_prediction, find_samples,
-                         OfflineInputError, read_depth, read_intrinsics_file, read_rgb, Sample)
-from .params import DEFAULT_MODEL
+from .offline_io import (add_model_arguments, Camera, cli_main, find_intrinsics_file,
+                         find_prediction, find_samples, OfflineInputError, read_depth,
+                         read_intrinsics_file, read_rgb, Sample)
 from .pipeline import DepthPipeline
 
 PROG = 'depth_node_eval'
@@ -269,16 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--cx', type=float)
     g.add_argument('--cy', type=float)
     g = p.add_argument_group('predictions')
-    g.add_argument('--model', default=DEFAULT_MODEL,
-                   help='Hugging Face id or local checkpoint (default: %(default)s)')
+    add_model_arguments(g, "px at network input; 0 = the checkpoint's")
     g.add_argument('--predictions', metavar='DIR',
                    help='evaluate precomputed predictions instead of a model: <name>.npy '
                         '(metres) or <name>_depth.png (mm, as depth_node_run writes)')
-    g.add_argument('--device', default='auto', help='auto | cpu | cuda | cuda:N')
-    g.add_argument('--precision', default='auto', help='auto | fp32 | fp16 | bf16')
-    g.add_argument('--reference-focal', type=float, default=0.0,
-                   help="px at network input; 0 = the checkpoint's")
-    g.add_argument('--no-focal-scaling', action='store_true')
     g = p.add_argument_group('report')
     g.add_argument('--median-scaling', action='store_true',
                    help='also report scale-free accuracy (per-image median scaling)')
@@ -344,14 +337,7 @@ def run(args) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``depth_node_eval``."""
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except DepthNodeError as exc:
-        print(f'{PROG}: error: {exc}', file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return cli_main(PROG, build_parser(), run, argv)
 
 
 if __name__ == '__main__':

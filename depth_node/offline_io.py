@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import json
 from pathlib import Path
 import re
+import sys
 from types import SimpleNamespace
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -30,6 +31,7 @@ from .compressed import decode_compressed
 from .conversions import depth_to_image_fields, image_to_array, unpack_rgb
 from .errors import BadCameraInfoError, DepthNodeError
 from .geometry import CloudData, Intrinsics
+from .params import DEFAULT_MODEL
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm', '.webp')
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.mpeg', '.wmv')
@@ -42,6 +44,29 @@ BAG_VERSION = 9
 
 class OfflineInputError(DepthNodeError, ValueError):
     """An input file, folder or bag that the offline tools cannot use."""
+
+
+def add_model_arguments(group, help_reference_focal: str) -> None:
+    """Add the node's model options (--model, --device, --precision, focal) to ``group``."""
+    group.add_argument('--model', default=DEFAULT_MODEL,
+                       help='Hugging Face id or local checkpoint directory (default: %(default)s)')
+    group.add_argument('--device', default='auto', help='auto | cpu | cuda | cuda:N')
+    group.add_argument('--precision', default='auto', help='auto | fp32 | fp16 | bf16')
+    group.add_argument('--reference-focal', type=float, default=0.0, help=help_reference_focal)
+    group.add_argument('--no-focal-scaling', action='store_true',
+                       help='do not rescale depth by camera focal / training focal')
+
+
+def cli_main(prog: str, parser, run: Callable, argv: Optional[Sequence[str]]) -> int:
+    """Parse ``argv`` and call ``run(args)``; expected errors end in one line and exit 2."""
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except DepthNodeError as exc:
+        print(f'{prog}: error: {exc}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 # --------------------------------------------------------------------------- camera info

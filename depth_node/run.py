@@ -27,11 +27,12 @@ from .conversions import rgb_from_array
 from .errors import DepthNodeError
 from .geometry import check_image_size
 from .models import load_model
-from .offline_io import (BagSource, BagWriter, Camera, camera_info_message, cloud_message,
-                         cloud_points, depth_png_array, expand_inputs, find_intrinsics_file,
-                         header_message, image_message, ImageFilesSource, OfflineInputError,
+from .offline_io import (add_model_arguments, BagSource, BagWriter, Camera,
+                         camera_info_message, cli_main, cloud_message, cloud_points,
+                         depth_png_array, expand_inputs, find_intrinsics_file, header_message,
+                         image_message, ImageFilesSource, OfflineInputError,
                          read_intrinsics_file, VideoSource)
-from .params import DEFAULT_MODEL, DEPTH_ENCODING_CHOICES
+from .params import DEPTH_ENCODING_CHOICES
 from .pipeline import DepthPipeline, OutputOptions
 from .ply import write_ply
 from .rectify import CameraCache
@@ -77,15 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='stop after N processed frames (0 = all)')
     g.add_argument('--no-progress', action='store_true', help='no progress bar')
     g = p.add_argument_group('model (as the node parameters)')
-    g.add_argument('--model', default=DEFAULT_MODEL,
-                   help='Hugging Face id or local checkpoint directory (default: %(default)s)')
-    g.add_argument('--device', default='auto', help='auto | cpu | cuda | cuda:N')
-    g.add_argument('--precision', default='auto', help='auto | fp32 | fp16 | bf16')
-    g.add_argument('--reference-focal', type=float, default=0.0,
-                   help="px at network input; 0 = the checkpoint's (see depth_node_eval "
-                        '--fit-scale)')
-    g.add_argument('--no-focal-scaling', action='store_true',
-                   help='do not rescale depth by camera focal / training focal')
+    add_model_arguments(g, "px at network input; 0 = the checkpoint's (see depth_node_eval "
+                           '--fit-scale)')
     g = p.add_argument_group('file outputs')
     g.add_argument('--out', metavar='DIR', help='folder for <name>_depth.png (16-bit mm), '
                                                 '<name>_color.png and <name>.ply')
@@ -366,14 +360,7 @@ def _run(args, source, description: str) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``depth_node_run``."""
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except DepthNodeError as exc:
-        print(f'{PROG}: error: {exc}', file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return cli_main(PROG, build_parser(), run, argv)
 
 
 if __name__ == '__main__':
