@@ -178,10 +178,13 @@ class DepthNode(LifecycleNode):
     # ---------------------------------------------------------------- set-up
     @staticmethod
     def _silence_libraries() -> None:
+        """Keep weight-loading bars and hub retry warnings out of the node's log."""
         try:
+            from huggingface_hub.utils import logging as hub_logging
             from transformers.utils import logging as hf_logging
             hf_logging.set_verbosity_error()
             hf_logging.disable_progress_bar()
+            hub_logging.set_verbosity_error()
         except ImportError:  # pragma: no cover - transformers is a dependency
             pass
 
