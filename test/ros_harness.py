@@ -144,7 +144,7 @@ class Harness:
     """DepthNode + a fixture node publishing inputs and collecting outputs."""
 
     def __init__(self, context, params: dict, *, pub_qos=RELIABLE, namespace='',
-                 outputs=True, wait_ready=True, compressed=False, single_threaded=False):
+                 outputs=True, wait_ready=True, compressed=False, single_threaded=True):
         """
         Start the node and the fixture.
 
@@ -152,9 +152,9 @@ class Harness:
         :meth:`subscribe_outputs`); ``wait_ready`` False does not wait for the
         node to subscribe (lifecycle tests); ``compressed`` publishes
         CompressedImage on ``image/compressed`` instead of Image on ``image``;
-        ``single_threaded`` spins on a SingleThreadedExecutor, as ``rclpy.spin``
-        does: rclpy's MultiThreadedExecutor keeps a core busy in Python under
-        hundreds of messages per second and starves the node's inference thread.
+        ``single_threaded`` (default) spins on a SingleThreadedExecutor, as
+        ``rclpy.spin`` does: rclpy's MultiThreadedExecutor keeps a core busy in
+        Python and, on a 2-core machine, starves the node's inference thread.
         """
         from depth_node.node import DepthNode
         self.context = context
