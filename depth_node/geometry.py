@@ -146,13 +146,6 @@ class CloudData:
     is_dense: bool
 
 
-def pack_rgb(rgb: np.ndarray) -> np.ndarray:
-    """Pack ``... x 3`` uint8 RGB into PCL's float32 rgb (the bytes of uint32 0x00RRGGBB)."""
-    rgb = rgb.astype(np.uint32, copy=False)
-    value = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-    return value.view(np.float32)
-
-
 class CloudBuilder:
     """Builds PointCloud2 data from depth maps, reusing rays while the camera is unchanged."""
 
@@ -166,13 +159,13 @@ class CloudBuilder:
         return self._grid
 
     def build(self, depth: np.ndarray, intr: Intrinsics, rgb: Optional[np.ndarray] = None, *,
-              stride: int = 1, organized: bool = True, min_depth: float = 0.0,
-              max_depth: float = 0.0) -> CloudData:
+              rgb_order: Sequence[int] = (0, 1, 2), stride: int = 1, organized: bool = True,
+              min_depth: float = 0.0, max_depth: float = 0.0) -> CloudData:
         """
         Back-project ``depth`` (metres, NaN/<=0 invalid) into cloud data.
 
-        ``rgb`` (``H x W x 3`` uint8, or ``H x W x C`` with ``rgb_order`` applied by
-        the caller) adds a packed rgb field. Points outside
+        ``rgb`` (``H x W x C`` uint8 whose red, green and blue channels are
+        ``rgb_order``, so BGR, RGBA and mono need no copy) adds a packed rgb field. Points outside
         ``[min_depth, max_depth]`` (``max_depth`` 0 = no limit) are invalid: NaN in
         an organized cloud, left out of a dense one.
         """
@@ -194,7 +187,7 @@ class CloudBuilder:
             # NaN depth propagates to x and y through the multiplication.
             grid.points_into(out, np.where(valid, z, np.float32(np.nan)))
             if rgb is not None:
-                _pack_rgb_into(out, rgb)
+                _pack_rgb_into(out, rgb, rgb_order)
             height, width = grid.shape
             return CloudData(height, width, fields, point_step, point_step * width,
                              data, is_dense=False)
@@ -204,7 +197,7 @@ class CloudBuilder:
         np.multiply(np.broadcast_to(grid.y, grid.shape)[valid], zv, out=out[:, 1])
         out[:, 2] = zv
         if rgb is not None:
-            _pack_rgb_into(out, rgb[valid])
+            _pack_rgb_into(out, rgb[valid], rgb_order)
         return CloudData(1, zv.size, fields, point_step, point_step * zv.size,
                          data, is_dense=True)
 
@@ -220,11 +213,12 @@ def _message_buffer(shape) -> Tuple[array.array, np.ndarray]:
     return data, np.frombuffer(data, dtype=np.float32).reshape(shape)
 
 
-def _pack_rgb_into(out: np.ndarray, rgb: np.ndarray) -> None:
+def _pack_rgb_into(out: np.ndarray, pixels: np.ndarray, rgb_order: Sequence[int]) -> None:
     """Write packed rgb into the 4th float of each point of ``out``, byte by byte."""
     raw = out.view(np.uint8).reshape(out.shape[:-1] + (out.shape[-1] * 4,))
+    red, green, blue = rgb_order
     # little-endian uint32 0x00RRGGBB: bytes B, G, R, 0
-    raw[..., 12] = rgb[..., 2]
-    raw[..., 13] = rgb[..., 1]
-    raw[..., 14] = rgb[..., 0]
+    raw[..., 12] = pixels[..., blue]
+    raw[..., 13] = pixels[..., green]
+    raw[..., 14] = pixels[..., red]
     raw[..., 15] = 0

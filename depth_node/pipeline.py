@@ -13,7 +13,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .conversions import depth_to_image_fields, rgb_from_array
+from .conversions import depth_to_image_fields
 from .geometry import CloudBuilder, CloudData, Intrinsics
 from .models.base import DepthModel
 
@@ -75,11 +75,8 @@ class DepthPipeline:
         timings['depth_msg'] = (t1 - t0) * 1000.0
         cloud = None
         if opts.publish_points:
-            rgb = None
-            if opts.points_rgb:
-                rgb = pixels if (tuple(rgb_order) == (0, 1, 2) and pixels.shape[2] == 3) \
-                    else rgb_from_array(pixels, rgb_order)
-            cloud = self.clouds.build(depth, intr, rgb, stride=opts.points_stride,
+            cloud = self.clouds.build(depth, intr, pixels if opts.points_rgb else None,
+                                      rgb_order=rgb_order, stride=opts.points_stride,
                                       organized=opts.points_organized,
                                       min_depth=opts.min_depth, max_depth=opts.max_depth)
             timings['cloud_msg'] = (time.perf_counter() - t1) * 1000.0

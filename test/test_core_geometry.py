@@ -117,3 +117,19 @@ def test_rays_rebuilt_only_when_camera_changes():
     g1 = builder.grid(a, 1)
     assert builder.grid(Intrinsics(8, 6, 5.0, 5.0, 4.0, 3.0), 1) is g1
     assert builder.grid(a, 2) is not g1
+
+
+@pytest.mark.parametrize('organized', [True, False])
+def test_cloud_colour_of_bgra_and_mono_without_a_copy(organized):
+    from depth_node.conversions import unpack_rgb
+    rng = np.random.default_rng(3)
+    intr = Intrinsics(8, 6, 5.0, 5.0, 4.0, 3.0)
+    depth = rng.uniform(0.5, 4.0, (6, 8)).astype(np.float32)
+    rgb = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    bgra = np.concatenate([rgb[..., ::-1], np.full((6, 8, 1), 255, np.uint8)], axis=2)
+    builder = CloudBuilder()
+    for pixels, order, expected in ((bgra, (2, 1, 0), rgb),
+                                    (rgb[..., :1], (0, 0, 0), np.repeat(rgb[..., :1], 3, 2))):
+        cloud = builder.build(depth, intr, pixels, rgb_order=order, organized=organized)
+        packed = np.frombuffer(cloud.data, np.float32).reshape(-1, 4)[:, 3]
+        np.testing.assert_array_equal(unpack_rgb(packed), expected.reshape(-1, 3))
