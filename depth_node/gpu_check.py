@@ -304,6 +304,10 @@ def run_checks(args, out=sys.stdout) -> dict:
     _say(out, f'note: {weights}')
     if device.type != 'cuda':
         _say(out, 'note: no CUDA device: CPU figures, not GPU ones')
+    report['message_fills'] = _message_fill() is not None
+    if not report['message_fills']:
+        _say(out, 'note: sensor_msgs is not importable: frames end with the payloads, '
+                  'without the (zero-copy, ~0.02 ms) message fills')
     modes = [m for m in (args.modes or ('fp32' if device.type == 'cpu' else ','.join(MODES)))
              .split(',') if m]
     report['modes'] = modes
