@@ -217,43 +217,35 @@ def frame_function(model, width: int, height: int, cloud: bool) -> Callable[[int
 
     Synthetic textured frames and a 70 degree pinhole camera, as depth_node_bench.
     """
-    from .bench import synthetic_frames, synthetic_intrinsics
-    from .pipeline import DepthPipeline, OutputOptions
+    from .camera import pinhole_camera_info
+    from .frame import FrameProcessor, OutputOptions
+    from .offline.bench import synthetic_frames, synthetic_intrinsics
     frames = synthetic_frames(width, height)
-    intr = synthetic_intrinsics(width, height)
-    pipeline = DepthPipeline(model)
+    info = pinhole_camera_info(synthetic_intrinsics(width, height))
+    processor = FrameProcessor(model)
     opts = OutputOptions(publish_points=cloud)
     fill = _message_fill()
 
     def step(i: int) -> None:
-        result = pipeline.process(frames[i % len(frames)], (0, 1, 2), intr, opts)
+        out = processor.process_pixels(frames[i % len(frames)], (0, 1, 2), info, opts)
         if fill is not None:
-            fill(result)
+            fill(out)
     return step
 
 
 def _message_fill():
-    """Return a function filling Image and PointCloud2 the zero-copy way, or None (no ROS)."""
+    """Return a function building the node's Image and PointCloud2, or None (no ROS)."""
+    from . import messages
     try:
-        from sensor_msgs.msg import Image, PointCloud2, PointField
+        types = messages.rclpy_types()
     except ImportError:
         return None
-    from .msgfill import new_message, set_data
 
-    def fill(result) -> None:
-        height, width = result.depth.shape
-        image = new_message(Image, height=int(height), width=int(width),
-                            encoding=result.depth_encoding, is_bigendian=0,
-                            step=int(result.depth_step))
-        set_data(image, result.depth_data)
-        cloud = result.cloud
-        if cloud is not None:
-            msg = new_message(
-                PointCloud2, height=cloud.height, width=cloud.width, is_bigendian=False,
-                fields=[PointField(name=n, offset=o, datatype=t, count=c)
-                        for n, o, t, c in cloud.fields],
-                point_step=cloud.point_step, row_step=cloud.row_step, is_dense=cloud.is_dense)
-            set_data(msg, cloud.data)
+    def fill(out) -> None:
+        header = messages.header(types, 0, 'camera')
+        messages.depth_image(types, header, out)
+        if out.cloud is not None:
+            messages.point_cloud(types, header, out.cloud)
     return fill
 
 

@@ -7,14 +7,18 @@ Without rclpy. The builders take a :class:`MessageTypes` (the classes plus how
 their array fields want their data), so the node (rclpy's generated classes,
 :func:`rclpy_types`) and the offline tools' rosbag2 writer (``rosbags``
 dataclasses, :func:`rosbags_types`) build depth ``Image``, ``CameraInfo`` and
-``PointCloud2`` with one piece of code. Each large payload is copied once:
-into the frame's ``array.array`` by the core, then handed to the message.
+``PointCloud2`` with one piece of code. Each large payload is written once, into
+the frame's ``array.array('B')`` by the core, and handed to the message without
+another copy (:func:`depth_node.msgfill.filled_message`: rclpy messages built
+with ``check_fields=True`` where the class has it, a numpy view for rosbags).
 """
 
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+
+from .msgfill import filled_message
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,8 @@ class MessageTypes:
     RegionOfInterest: Any
     PointCloud2: Any
     PointField: Any
-    #: Turns a byte buffer (``array.array('B')``, bytes, numpy) into a ``uint8[]`` value.
+    #: Turns a small byte sequence into a ``uint8[]`` value (large payloads, the ``data``
+    #: of images and clouds, go through :func:`~depth_node.msgfill.filled_message`).
     uint8: Callable[[Any], Any]
     #: Turns a sequence of floats into a ``float64[]`` value.
     float64: Callable[[Any], Any]
@@ -42,8 +47,10 @@ def rclpy_types() -> MessageTypes:
     """
     Return the rclpy message classes (sensor_msgs, std_msgs, builtin_interfaces).
 
-    rclpy's ``uint8[]`` setter stores an ``array.array('B')`` as it is, so the
-    buffer the core filled is passed unchanged.
+    The builders below construct the large messages so that ``data`` keeps the
+    core's ``array.array('B')`` by reference: rclpy's setter stores it as it is
+    on Humble, and on Jazzy and later only for messages built with
+    ``check_fields=True`` (otherwise it copies).
     """
     from builtin_interfaces.msg import Time
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField, RegionOfInterest
@@ -72,14 +79,26 @@ def header(types: MessageTypes, stamp_ns: int, frame_id: str):
 
 def image(types: MessageTypes, header, height: int, width: int, encoding: str, step: int,
           data):
-    """Return a sensor_msgs/Image (little-endian) carrying ``data``."""
-    return types.Image(header=header, height=int(height), width=int(width), encoding=encoding,
-                       is_bigendian=0, step=int(step), data=types.uint8(data))
+    """
+    Return a sensor_msgs/Image (little-endian) carrying ``data``.
+
+    ``data`` (an ``array.array('B')``, or any C-contiguous buffer) is used
+    without a copy where the message class allows (:mod:`depth_node.msgfill`).
+    """
+    return filled_message(types.Image, data, header=header, height=int(height),
+                          width=int(width), encoding=str(encoding), is_bigendian=0,
+                          step=int(step))
 
 
 def depth_image(types: MessageTypes, header, output):
-    """Return the depth Image of a :class:`~depth_node.frame.FrameOutput`."""
-    height, width = output.depth.shape
+    """
+    Return the depth Image of a :class:`~depth_node.frame.FrameOutput`.
+
+    The size is the one of the output's camera (``intrinsics``, the camera of the
+    depth map), so a depth map still on the inference device is not downloaded.
+    """
+    intr = output.intrinsics
+    height, width = intr.height, intr.width
     return image(types, header, height, width, output.depth_encoding, output.depth_step,
                  output.depth_data)
 
@@ -98,10 +117,11 @@ def camera_info(types: MessageTypes, header, fields):
 
 
 def point_cloud(types: MessageTypes, header, cloud):
-    """Return a sensor_msgs/PointCloud2 of a :class:`~depth_node.geometry.CloudData`."""
-    return types.PointCloud2(
-        header=header, height=int(cloud.height), width=int(cloud.width),
-        fields=[types.PointField(name=n, offset=int(o), datatype=int(t), count=int(c))
+    """Return a sensor_msgs/PointCloud2 of a :class:`~depth_node.geometry.CloudData` (no copy)."""
+    return filled_message(
+        types.PointCloud2, cloud.data, header=header, height=int(cloud.height),
+        width=int(cloud.width),
+        fields=[types.PointField(name=str(n), offset=int(o), datatype=int(t), count=int(c))
                 for n, o, t, c in cloud.fields],
         is_bigendian=False, point_step=int(cloud.point_step), row_step=int(cloud.row_step),
-        data=types.uint8(cloud.data), is_dense=bool(cloud.is_dense))
+        is_dense=bool(cloud.is_dense))

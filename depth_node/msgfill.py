@@ -19,7 +19,8 @@ So the zero-copy route on all three is: build the payload in an
 ``array.array('B')`` (:func:`byte_buffer`, then write into it through
 :func:`byte_view`), construct the message with ``check_fields=True`` where the
 class has that flag (:func:`new_message`), then assign ``msg.data``
-(:func:`set_data`). Publishing copies the bytes once into the C message
+(:func:`set_data`); :func:`filled_message` does all of it for any message
+class. Publishing copies the bytes once into the C message
 (``convert_from_py`` reads any buffer with ``PyBuffer_ToContiguous``), as it
 must; the Python side adds nothing. rosbags-style message classes (dataclasses
 whose ``data`` is a numpy ``uint8`` array) get a zero-copy numpy view instead.
@@ -105,9 +106,31 @@ def set_data(msg, data: Any) -> None:
     if is_rclpy_message(type(msg)):
         msg.data = as_byte_array(data)
         return
+    msg.data = _uint8_view(data)
+
+
+def filled_message(msg_class, data: Any, **fields):
+    """
+    Return ``msg_class(**fields)`` whose ``data`` is ``data``'s bytes, copied only if it must be.
+
+    The one route for large payloads (depth and input images, clouds), for
+    rclpy classes (:func:`new_message` then :func:`set_data`: an
+    ``array.array('B')`` is kept by reference, other buffers are copied once)
+    and for rosbags-style classes, whose constructors need every field: there
+    ``data`` is passed as a ``uint8`` numpy view of the same memory.
+    """
+    if is_rclpy_message(msg_class):
+        msg = new_message(msg_class, **fields)
+        set_data(msg, data)
+        return msg
+    return msg_class(data=_uint8_view(data), **fields)
+
+
+def _uint8_view(data: Any) -> np.ndarray:
+    """Return a flat ``uint8`` numpy view of a contiguous buffer (a copy only if it is not)."""
     if isinstance(data, np.ndarray):
         data = np.ascontiguousarray(data)
-    msg.data = np.frombuffer(data, dtype=np.uint8)
+    return np.frombuffer(data, dtype=np.uint8)
 
 
 def keeps_reference(msg, data) -> bool:
