@@ -149,6 +149,14 @@ class RayGrid:
         self.x = ((u - intr.cx) / intr.fx).astype(np.float32)[None, :]
         self.y = ((v - intr.cy) / intr.fy).astype(np.float32)[:, None]
         self.shape = (v.size, u.size)
+        self._flat: Optional[Tuple[np.ndarray, np.ndarray]] = None
+
+    def flat(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Return the x and y ray factors of every grid point, flattened (made on first use)."""
+        if self._flat is None:
+            self._flat = tuple(np.ascontiguousarray(np.broadcast_to(r, self.shape)).reshape(-1)
+                               for r in (self.x, self.y))
+        return self._flat
 
     def matches(self, intr: Intrinsics, stride: int) -> bool:
         """Whether this grid was built for ``intr`` and ``stride``."""
@@ -234,15 +242,26 @@ class CloudBuilder:
             height, width = grid.shape
             return CloudData(height, width, fields, point_step, point_step * width,
                              data, is_dense=False)
-        zv = z[valid]
-        data, out = _message_buffer((zv.size, nf))
-        np.multiply(np.broadcast_to(grid.x, grid.shape)[valid], zv, out=out[:, 0])
-        np.multiply(np.broadcast_to(grid.y, grid.shape)[valid], zv, out=out[:, 1])
+        # Dense: gather the valid points by flat index (one pass each), no boolean
+        # indexing of 2-D arrays and no organized intermediate.
+        index = np.flatnonzero(valid)
+        data, out = _message_buffer((index.size, nf))
+        zv = np.take(z, index)
+        rx, ry = grid.flat()
+        np.multiply(rx.take(index), zv, out=out[:, 0])
+        np.multiply(ry.take(index), zv, out=out[:, 1])
         out[:, 2] = zv
         if rgb is not None:
-            _pack_rgb_into(out, rgb[valid], rgb_order)
-        return CloudData(1, zv.size, fields, point_step, point_step * zv.size,
+            out.view('<u4')[:, 3] = packed_rgb(rgb, rgb_order).reshape(-1).take(index)
+        return CloudData(1, index.size, fields, point_step, point_step * index.size,
                          data, is_dense=True)
+
+
+def packed_rgb(pixels: np.ndarray, rgb_order: Sequence[int]) -> np.ndarray:
+    """Return PCL's packed rgb (uint32 ``0x00RRGGBB``, little-endian) of every pixel."""
+    packed = np.empty(pixels.shape[:2], dtype='<u4')
+    _pack_rgb_bytes(packed.view(np.uint8).reshape(pixels.shape[:2] + (4,)), pixels, rgb_order)
+    return packed
 
 
 def _message_buffer(shape) -> Tuple[array.array, np.ndarray]:
@@ -259,9 +278,14 @@ def _message_buffer(shape) -> Tuple[array.array, np.ndarray]:
 def _pack_rgb_into(out: np.ndarray, pixels: np.ndarray, rgb_order: Sequence[int]) -> None:
     """Write packed rgb into the 4th float of each point of ``out``, byte by byte."""
     raw = out.view(np.uint8).reshape(out.shape[:-1] + (out.shape[-1] * 4,))
+    _pack_rgb_bytes(raw[..., 12:16], pixels, rgb_order)
+
+
+def _pack_rgb_bytes(raw: np.ndarray, pixels: np.ndarray, rgb_order: Sequence[int]) -> None:
+    """Write the 4 bytes of packed rgb (``... x 4`` uint8 ``raw``) of ``pixels``."""
     red, green, blue = rgb_order
     # little-endian uint32 0x00RRGGBB: bytes B, G, R, 0
-    raw[..., 12] = pixels[..., blue]
-    raw[..., 13] = pixels[..., green]
-    raw[..., 14] = pixels[..., red]
-    raw[..., 15] = 0
+    raw[..., 0] = pixels[..., blue]
+    raw[..., 1] = pixels[..., green]
+    raw[..., 2] = pixels[..., red]
+    raw[..., 3] = 0

@@ -133,3 +133,81 @@ def test_cloud_colour_of_bgra_and_mono_without_a_copy(organized):
         cloud = builder.build(depth, intr, pixels, rgb_order=order, organized=organized)
         packed = np.frombuffer(cloud.data, np.float32).reshape(-1, 4)[:, 3]
         np.testing.assert_array_equal(unpack_rgb(packed), expected.reshape(-1, 3))
+
+
+def reference_cloud(depth, intr, rgb, rgb_order, stride, organized, min_depth, max_depth):
+    """Return the cloud bytes computed the plain way (boolean indexing), for comparison."""
+    s = stride
+    fx, fy, cx, cy = intr.fx, intr.fy, intr.cx, intr.cy
+    rx = ((np.arange(0, intr.width, s, dtype=np.float64) - cx) / fx).astype(np.float32)
+    ry = ((np.arange(0, intr.height, s, dtype=np.float64) - cy) / fy).astype(np.float32)
+    rx, ry = np.broadcast_arrays(rx[None, :], ry[:, None])
+    z = depth[::s, ::s]
+    with np.errstate(invalid='ignore'):
+        valid = z > max(min_depth, 0.0)
+        if max_depth > 0.0:
+            valid &= z <= max_depth
+    if not organized:
+        rx, ry, z = rx[valid], ry[valid], z[valid]
+    else:
+        z = np.where(valid, z, np.float32(np.nan))
+    nf = 3 if rgb is None else 4
+    out = np.zeros(z.shape + (nf,), np.float32)
+    out[..., 0] = rx * z
+    out[..., 1] = ry * z
+    out[..., 2] = z
+    if rgb is not None:
+        pix = rgb[::s, ::s]
+        if not organized:
+            pix = pix[valid]
+        red, green, blue = rgb_order
+        r, g, b = (pix[..., c].astype(np.uint32) for c in (red, green, blue))
+        packed = (r << 16) | (g << 8) | b
+        out[..., 3] = packed.astype('<u4').view(np.float32)
+    return out.tobytes()
+
+
+def padded(pixels, pad=5):
+    """Return a view of ``pixels`` whose rows are ``pad`` bytes apart more (an Image step)."""
+    h, w, c = pixels.shape
+    buf = np.zeros((h, w * c + pad), np.uint8)
+    buf[:, :w * c] = pixels.reshape(h, w * c)
+    return np.lib.stride_tricks.as_strided(buf, (h, w, c), (w * c + pad, c, 1))
+
+
+@pytest.mark.parametrize('organized', [True, False])
+@pytest.mark.parametrize('stride', [1, 2, 3])
+@pytest.mark.parametrize('colour', [None, 'rgb', 'bgra', 'mono', 'padded'])
+@pytest.mark.parametrize('limits', [(0.0, 0.0), (0.6, 4.5)])
+def test_cloud_bytes_equal_the_plain_computation(organized, stride, colour, limits):
+    """The fast paths (flat gather for dense clouds) write exactly the plain bytes."""
+    rng = np.random.default_rng(stride)
+    intr = Intrinsics(37, 29, 31.0, 33.0, 17.3, 15.1)
+    depth = rng.uniform(0.1, 6.0, (29, 37)).astype(np.float32)
+    depth[rng.random(depth.shape) < 0.2] = np.nan
+    depth[2, :] = 0.0
+    depth[:, 5] = -1.0
+    depth[7, 7] = np.inf
+    depth[8, 8] = -np.float32(np.nan)
+    rgb = rng.integers(0, 256, (29, 37, 3), dtype=np.uint8)
+    pixels, order = {
+        None: (None, (0, 1, 2)), 'rgb': (rgb, (0, 1, 2)),
+        'bgra': (np.concatenate([rgb[..., ::-1], rgb[..., :1]], 2), (2, 1, 0)),
+        'mono': (rgb[..., 1:2], (0, 0, 0)), 'padded': (padded(rgb), (0, 1, 2))}[colour]
+    builder = CloudBuilder()
+    for _ in range(2):  # the second frame reuses the cached rays
+        cloud = builder.build(depth, intr, pixels, rgb_order=order, stride=stride,
+                              organized=organized, min_depth=limits[0], max_depth=limits[1])
+        expected = reference_cloud(depth, intr, pixels, order, stride, organized, *limits)
+        assert cloud.data.tobytes() == expected
+        assert cloud.row_step == cloud.point_step * cloud.width
+        assert cloud.height * cloud.row_step == len(cloud.data)
+
+
+def test_dense_cloud_without_valid_points_is_empty():
+    intr = Intrinsics(6, 4, 5.0, 5.0, 3.0, 2.0)
+    depth = np.full((4, 6), np.nan, np.float32)
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    for pixels in (None, rgb):
+        cloud = CloudBuilder().build(depth, intr, pixels, organized=False)
+        assert (cloud.height, cloud.width, len(cloud.data), cloud.is_dense) == (1, 0, 0, True)
