@@ -17,6 +17,7 @@ from typing import Tuple
 import numpy as np
 
 from .errors import BadImageError
+from .msgfill import byte_buffer
 
 #: Colour encodings accepted on the image topic: channels and RGB channel order.
 COLOR_ENCODINGS = {
@@ -96,15 +97,23 @@ def depth_to_image_fields(depth: np.ndarray, encoding: str = '32FC1'):
     if depth.ndim != 2:
         raise ValueError(f'depth must be H x W, got shape {depth.shape}')
     width = depth.shape[1]
+    # Written straight into the message's zero-filled buffer: no temporary, no second copy.
     if encoding == '32FC1':
-        out = np.where(depth > 0, depth, np.float32(np.nan)).astype('<f4', copy=False)
-        return '32FC1', width * 4, bytes_of(out)
+        data = byte_buffer(depth.size * 4)
+        out = np.frombuffer(data, dtype='<f4').reshape(depth.shape)
+        with np.errstate(invalid='ignore'):
+            invalid = ~(depth > 0)
+        np.copyto(out, depth)
+        np.copyto(out, np.float32(np.nan), where=invalid)
+        return '32FC1', width * 4, data
     if encoding == '16UC1':
+        data = byte_buffer(depth.size * 2)
+        out = np.frombuffer(data, dtype='<u2').reshape(depth.shape)
         with np.errstate(invalid='ignore'):
             mm = np.rint(depth * 1000.0)
             valid = (mm > 0) & (mm <= 65535)
-        out = np.where(valid, mm, 0).astype('<u2')
-        return '16UC1', width * 2, bytes_of(out)
+        np.copyto(out, mm, casting='unsafe', where=valid)
+        return '16UC1', width * 2, data
     raise ValueError(f"depth encoding must be '32FC1' or '16UC1', got {encoding!r}")
 
 

@@ -84,6 +84,36 @@ def test_depth_16uc1_millimetres_zero_invalid():
     assert step == 4 and enc == '16UC1'
 
 
+@pytest.mark.parametrize('encoding', ['32FC1', '16UC1'])
+@pytest.mark.parametrize('layout', ['contiguous', 'strided', 'float64'])
+def test_depth_payload_bytes_equal_the_plain_computation(encoding, layout):
+    """The payload written in place equals ``np.where(...).astype(...)`` bit for bit."""
+    rng = np.random.default_rng(4)
+    depth = rng.uniform(-1.0, 80.0, (23, 31)).astype(np.float32)
+    depth[rng.random(depth.shape) < 0.1] = np.nan
+    depth[3, 3], depth[4, 4], depth[5, 5] = np.inf, -np.inf, -np.float32(np.nan)
+    depth[6, 6], depth[7, 7], depth[8, 8] = 0.0004, 0.0005, 65.5355
+    if layout == 'strided':
+        depth = np.repeat(depth, 2, axis=1)[:, ::2]
+    elif layout == 'float64':
+        depth = depth.astype(np.float64)
+    d32 = np.asarray(depth, np.float32)
+    with np.errstate(invalid='ignore'):
+        if encoding == '32FC1':
+            expected = np.where(d32 > 0, d32, np.float32(np.nan)).astype('<f4')
+        else:
+            mm = np.rint(d32 * 1000.0)
+            expected = np.where((mm > 0) & (mm <= 65535), mm, 0).astype('<u2')
+    enc, step, data = depth_to_image_fields(depth, encoding)
+    assert enc == encoding and step == expected.strides[0]
+    assert data.tobytes() == expected.tobytes()
+
+
+def test_empty_depth_gives_an_empty_payload():
+    for encoding in ('32FC1', '16UC1'):
+        assert len(depth_to_image_fields(np.zeros((0, 4), np.float32), encoding)[2]) == 0
+
+
 def test_cloud_structured_view_and_rgb_unpack():
     from depth_node.geometry import CloudBuilder, Intrinsics
     intr = Intrinsics(4, 3, 2.0, 2.0, 1.5, 1.0)
