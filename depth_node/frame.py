@@ -13,7 +13,10 @@ Without rclpy. :class:`FrameProcessor` is what the node, ``depth_node_run``,
    when the model estimates its own camera (Depth Pro's field of view) and the
    camera_info is unusable or not used for the scale, depth for the estimated
    camera, which is then also the camera of the cloud and of depth/camera_info,
-4. the payloads: the depth image (32FC1 or 16UC1) and the cloud.
+4. the payloads: the depth image (32FC1 or 16UC1) and the cloud. On CUDA they
+   are built on the device from the depth tensor (:mod:`depth_node.device_cloud`)
+   and each is downloaded once, ready for ``msg.data``; the host depth map of
+   :attr:`FrameOutput.depth` is then downloaded only when something reads it.
 
 Errors are typed (:mod:`depth_node.errors`); the caller drops the frame.
 """
@@ -30,6 +33,7 @@ from .conversions import depth_to_image_fields, image_to_array
 from .errors import BadCameraInfoError, InvalidDepthError, NoCameraInfoError
 from .geometry import check_camera, check_image_size, CloudBuilder, CloudData, Intrinsics
 from .stream import Event, StreamMonitor
+from .timing import stage
 
 #: Timing keys of the model's own stages (upload to download).
 MODEL_STAGES = ('upload', 'preprocess', 'network', 'postprocess')
@@ -116,11 +120,17 @@ def describe_camera(intr: Intrinsics) -> str:
 class FrameProcessor:
     """Runs a :class:`~depth_node.models.DepthModel` on frames, one after another."""
 
-    def __init__(self, model):
+    def __init__(self, model, *, device_payloads: Optional[bool] = None):
         self.model = model
         self.cameras = CameraCache()
         self.monitor = StreamMonitor()
         self.clouds = CloudBuilder()
+        #: Build the payloads on the model's device (default: when it is a CUDA device).
+        self.device_payloads = (_model_on_cuda(model) if device_payloads is None
+                                else bool(device_payloads))
+        self._device = DevicePayloads(model)
+        #: Makes each frame's ``timings`` (depth_node_bench sets a timing.StageTimes).
+        self.new_timings = dict
         #: Whether the latest frame used the model's own camera estimate.
         self.camera_estimated = False
 
@@ -133,9 +143,9 @@ class FrameProcessor:
     # ------------------------------------------------------------------ entry points
     def process(self, msg, info, opts: OutputOptions) -> FrameOutput:
         """Process one Image/CompressedImage message with its camera_info (None: none yet)."""
-        t0 = time.perf_counter()
-        decoded = decode_image(msg)
-        timings = {'decode': (time.perf_counter() - t0) * 1000.0}
+        timings = self.new_timings()
+        with stage(timings, 'decode'):
+            decoded = decode_image(msg)
         return self.process_pixels(decoded.pixels, decoded.rgb_order, info, opts,
                                    encoding=decoded.encoding,
                                    frame_id=str(msg.header.frame_id), timings=timings)
@@ -144,7 +154,7 @@ class FrameProcessor:
                        opts: OutputOptions, *, encoding: str = 'rgb8', frame_id: str = '',
                        timings: Optional[dict] = None) -> FrameOutput:
         """Process one decoded image (``H x W x C`` uint8) with its camera_info."""
-        timings = {} if timings is None else timings
+        timings = self.new_timings() if timings is None else timings
         height, width = pixels.shape[:2]
         if info is None:
             self.monitor.waiting_for_info()
@@ -162,7 +172,7 @@ class FrameProcessor:
             timings['rectify'] = (time.perf_counter() - t0) * 1000.0
         intr = cam.intrinsics
         focal = (intr.fx, intr.fy) if opts.focal_scaling else None
-        depth = self.model.predict(pixels, rgb_order, focal=focal, timings=timings)
+        depth = self._predict(pixels, rgb_order, focal, timings, opts)
         if self.model.focal_estimated:
             # Depth for the network's own camera (no focal given): back-project with it.
             intr = self._estimated_camera(width, height)
@@ -172,7 +182,7 @@ class FrameProcessor:
             info_fields = cam.output_info
             self._note_camera_info(events)
         if cam.undistorter is not None:
-            depth = np.where(cam.undistorter.valid, depth, np.float32(np.nan))
+            depth = self._device.mask(depth, cam.undistorter.valid)
         return self.encode(pixels, rgb_order, depth, intr, info_fields, opts, timings, events)
 
     # ------------------------------------------------------------------ steps
@@ -217,11 +227,19 @@ class FrameProcessor:
             events.append(Event('camera_info_usable', 'info',
                                 'camera_info used again for the scale and the cloud'))
 
+    def _predict(self, pixels, rgb_order, focal, timings: dict, opts: OutputOptions):
+        """Run the model: a host depth map, or a :class:`DeviceDepth` for device payloads."""
+        if self.device_payloads and self._device.supports(opts):
+            depth, image = self.model.predict(pixels, rgb_order, focal=focal, timings=timings,
+                                              on_device=True)
+            return DeviceDepth(depth, image)
+        return self.model.predict(pixels, rgb_order, focal=focal, timings=timings)
+
     def _process_estimated(self, pixels, rgb_order, opts: OutputOptions, timings: dict,
                            events: List[Event], reason: str) -> FrameOutput:
         """Serve a frame whose camera_info is unusable from the model's own camera."""
         height, width = pixels.shape[:2]
-        depth = self.model.predict(pixels, rgb_order, focal=None, timings=timings)
+        depth = self._predict(pixels, rgb_order, None, timings, opts)
         intr = self._estimated_camera(width, height)
         self._note_estimated(events, f'camera_info unusable ({reason})')
         return self.encode(pixels, rgb_order, depth, intr, pinhole_camera_info(intr), opts,
@@ -231,6 +249,9 @@ class FrameProcessor:
                info_fields: CameraInfoFields, opts: OutputOptions, timings: dict,
                events: Optional[List[Event]] = None) -> FrameOutput:
         """Encode depth and cloud payloads of a predicted depth map (the last stage)."""
+        if isinstance(depth, DeviceDepth):
+            return self._device.encode(pixels, rgb_order, depth, intr, info_fields, opts,
+                                       timings, events)
         if not _has_finite(depth):
             raise InvalidDepthError(
                 f'{self.model.family} produced no finite depth for this frame (numerical '
@@ -248,6 +269,130 @@ class FrameProcessor:
             timings['cloud_msg'] = (time.perf_counter() - t1) * 1000.0
         return FrameOutput(pixels, rgb_order, depth, intr, info_fields, encoding, step, data,
                            cloud, timings, events or [])
+
+
+def _model_on_cuda(model) -> bool:
+    return getattr(getattr(model, 'device', None), 'type', None) == 'cuda'
+
+
+@dataclass
+class DeviceDepth:
+    """A predicted depth map still on the inference device, with the image it came from."""
+
+    #: ``H x W`` metres (a torch tensor on the device; a numpy array is accepted too).
+    depth: object
+    #: The uploaded ``1 x 3 x H x W`` uint8 RGB image on the device, or None.
+    image: object = None
+
+
+class DeviceFrameOutput(FrameOutput):
+    """A :class:`FrameOutput` whose ``depth`` is downloaded from the device on first use."""
+
+    @property
+    def depth(self) -> np.ndarray:
+        """Return the host depth map (``H x W`` float32), downloading it once."""
+        if self._host_depth is None:
+            self._host_depth = _to_host(self._device_depth)
+        return self._host_depth
+
+    @depth.setter
+    def depth(self, value) -> None:
+        self._device_depth = value
+        self._host_depth = value if isinstance(value, np.ndarray) else None
+
+    @property
+    def device_depth(self):
+        """Return the depth map as it came from the model (a device tensor)."""
+        return self._device_depth
+
+
+def _to_host(depth) -> np.ndarray:
+    if isinstance(depth, np.ndarray):
+        return np.ascontiguousarray(depth, dtype=np.float32)
+    return np.ascontiguousarray(depth.detach().to('cpu', dtype=_torch().float32).numpy())
+
+
+def _torch():
+    import torch
+    return torch
+
+
+class DevicePayloads:
+    """
+    The payload stage on the model's device (``FrameProcessor.device_payloads``).
+
+    Same outputs as the host stage (depth payload bit for bit, cloud equal to
+    :class:`~depth_node.geometry.CloudBuilder`'s), computed by
+    :mod:`depth_node.device_cloud` where the depth already is: one download per
+    payload, no host depth map.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self._clouds = None
+        self._mask_key = None
+        self._mask = None
+
+    @staticmethod
+    def supports(opts: OutputOptions) -> bool:
+        """Whether every output ``opts`` ask for can be built on the device."""
+        return opts.depth_encoding in ('32FC1', '16UC1')
+
+    def mask(self, depth, valid: np.ndarray):
+        """Return ``depth`` with NaN where ``valid`` (the undistortion's valid area) is False."""
+        if not isinstance(depth, DeviceDepth):
+            return np.where(valid, depth, np.float32(np.nan))
+        torch = _torch()
+        tensor = depth.depth
+        if not torch.is_tensor(tensor):
+            return DeviceDepth(np.where(valid, tensor, np.float32(np.nan)), depth.image)
+        if self._mask_key is not valid or self._mask.device != tensor.device:
+            self._mask = torch.from_numpy(np.ascontiguousarray(valid)).to(tensor.device)
+            self._mask_key = valid
+        nan = torch.tensor(float('nan'), dtype=tensor.dtype, device=tensor.device)
+        return DeviceDepth(torch.where(self._mask, tensor, nan), depth.image)
+
+    def encode(self, pixels, rgb_order, dev: DeviceDepth, intr: Intrinsics,
+               info_fields: CameraInfoFields, opts: OutputOptions, timings: dict,
+               events: Optional[List[Event]]) -> FrameOutput:
+        """Build the depth and cloud payloads on the device; return the frame's output."""
+        from .device_cloud import depth_image_fields, DeviceCloudBuilder, to_device_image
+        torch = _torch()
+        depth = dev.depth
+        if not torch.is_tensor(depth):
+            depth = torch.from_numpy(np.ascontiguousarray(depth))
+        depth = depth.to(torch.float32)
+        device = depth.device
+        if not bool((~torch.isnan(depth)).any()):
+            raise InvalidDepthError(
+                f'{self.model.family} produced no finite depth for this frame (numerical '
+                'overflow? try precision:=fp32)')
+        with stage(timings, 'depth_msg', device):
+            encoding, step, data = depth_image_fields(depth, opts.depth_encoding)
+        cloud = None
+        if opts.publish_points:
+            with stage(timings, 'cloud_msg', device):
+                rgb, order = None, rgb_order
+                if opts.points_rgb:
+                    rgb, order = self._device_image(dev.image, pixels, rgb_order, device,
+                                                    to_device_image)
+                if self._clouds is None or self._clouds.device != device:
+                    self._clouds = DeviceCloudBuilder(device)
+                cloud = self._clouds.build(depth, intr, rgb, rgb_order=order,
+                                           stride=opts.points_stride,
+                                           organized=opts.points_organized,
+                                           min_depth=opts.min_depth, max_depth=opts.max_depth)
+        return DeviceFrameOutput(pixels, rgb_order, depth, intr, info_fields, encoding, step,
+                                 data, cloud, timings, events or [])
+
+    @staticmethod
+    def _device_image(image, pixels, rgb_order, device, upload):
+        """Return ``(H x W x C uint8 tensor, rgb order)``: the model's upload when it fits."""
+        height, width = pixels.shape[:2]
+        if image is not None and tuple(image.shape) == (1, 3, height, width) and (
+                image.device == device and image.dtype == _torch().uint8):
+            return image[0].permute(1, 2, 0), (0, 1, 2)
+        return upload(pixels, device), rgb_order
 
 
 def _has_finite(depth: np.ndarray) -> bool:

@@ -93,3 +93,47 @@ def test_bench_load_error_is_one_line(capsys):
     assert bench.main(['--model', '/no/such/dir', '--device', 'cpu']) == 1
     err = capsys.readouterr().err
     assert 'does not exist' in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize('tool', ['torch', 'python'])
+def test_bench_profile_summarises_where_the_time_goes(capsys, tiny_da_dir, tool):
+    argv = ['--model', tiny_da_dir, '--device', 'cpu', '--width', '96', '--height', '64',
+            '--frames', '2', '--warmup', '0', '--profile-frames', '2', '--profile']
+    report, out = run_main(capsys, *(argv + ([] if tool == 'torch' else ['python'])))
+    profile = report['profile']
+    assert profile['frames'] == 2 and profile['top']
+    assert all(row['cpu_ms'] >= 0 and row['calls_per_frame'] > 0 for row in profile['top'])
+    if tool == 'torch':
+        assert profile['tool'] == 'torch.profiler'
+        names = {row['name'] for row in profile['stages']}
+        assert {'depth_node.network', 'depth_node.preprocess'} <= names
+        assert any(row['name'].startswith('aten::') for row in profile['top'])
+    else:
+        assert profile['tool'] == 'cProfile' and 'cumulative_ms' in profile['top'][0]
+    assert f"profile: {profile['tool']}" in out
+
+
+def test_bench_device_payloads_on_the_cpu(capsys, tiny_da_dir):
+    report, out = run_main(capsys, '--model', tiny_da_dir, '--device', 'cpu', '--width', '96',
+                           '--height', '64', '--frames', '2', '--warmup', '0',
+                           '--payloads', 'device')
+    assert report['payloads'] == 'device' and report['profile'] is None
+    assert report['stages']['cloud_msg']['median_ms'] > 0
+    assert 'payloads on the device' in out
+    assert 'device_median_ms' not in report['stages']['network']  # CPU: no CUDA events
+
+
+def test_table_shows_device_and_host_columns_when_measured():
+    stages = {key: {'median_ms': 2.0, 'p90_ms': 3.0} for key, _ in bench.STAGES}
+    stages['network'].update(device_median_ms=1.5, host_median_ms=0.25)
+    report = {'model': 'm', 'family': 'f', 'machine': 'GPU', 'device': 'cuda:0',
+              'precision': 'float16', 'width': 640, 'height': 480, 'batch': 1, 'frames': 3,
+              'warmup': 1, 'cloud': True, 'compile': False, 'flip_tta': False,
+              'payloads': 'device', 'stages': stages, 'ros_messages': True, 'fps': 100.0,
+              'peak_gpu_memory_mib': 10.0, 'peak_gpu_reserved_mib': 20.0,
+              'peak_host_rss_mib': 100.0, 'load_s': 1.0, 'warmup_first_frame_s': 1.0,
+              'warmup_s': 1.0, 'notes': [], 'profile': None}
+    table = bench.format_table(report)
+    assert 'device ms' in table and 'host ms' in table
+    network = next(line for line in table.splitlines() if line.startswith('network'))
+    assert network.split()[-2:] == ['1.50', '0.25']

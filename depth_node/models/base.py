@@ -13,15 +13,15 @@ upsampled to the input size and downloaded once as float32 metres.
 Families subclass it and implement :meth:`preprocess` and :meth:`postprocess`.
 """
 
-import contextlib
 import math
-import time
 from typing import Dict, List, Optional, Sequence, Tuple
 import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..timing import stage
 
 #: PIL resampling codes used in preprocessor configs -> torch interpolation modes.
 RESAMPLE_MODES = {0: 'nearest', 1: 'bilinear', 2: 'bilinear', 3: 'bicubic', 4: 'bilinear',
@@ -202,25 +202,22 @@ class DepthModel:
         if self.device.type == 'cuda':
             torch.cuda.synchronize(self.device)
 
-    @contextlib.contextmanager
     def _stage(self, timings: Optional[dict], name: str):
-        if timings is None:
-            yield
-            return
-        self._sync()
-        t0 = time.perf_counter()
-        yield
-        self._sync()
-        timings[name] = timings.get(name, 0.0) + (time.perf_counter() - t0) * 1000.0
+        # Synchronised wall time; device and host times for depth_node_bench (timing.py).
+        return stage(timings, name, self.device)
 
     def predict(self, pixels: np.ndarray, rgb_order: Sequence[int] = (0, 1, 2),
-                focal: Focal = None, timings: Optional[dict] = None) -> np.ndarray:
+                focal: Focal = None, timings: Optional[dict] = None, *,
+                on_device: bool = False) -> np.ndarray:
         """
         Metric depth in metres (``H x W`` float32) for one ``H x W x C`` uint8 image.
 
         ``focal`` is ``(fx, fy)`` of the image in pixels, or None to skip the
         intrinsics (no focal scaling; Depth Pro then uses its own field of view).
         ``timings``, when given, receives per-stage milliseconds (device-synchronised).
+        ``on_device``: return ``(depth, image)`` still on the device instead (the
+        ``H x W`` depth tensor and the uploaded ``1 x 3 x H x W`` uint8 RGB image),
+        so the payloads are built there (:mod:`depth_node.device_cloud`).
         """
         with torch.inference_mode():
             with self._stage(timings, 'upload'):
@@ -231,6 +228,8 @@ class DepthModel:
                 outputs = self.forward(pixel_values)
             with self._stage(timings, 'postprocess'):
                 depth = self.postprocess(outputs, ctx, focal)
+                if on_device:
+                    return depth, image
                 out = self.download(depth)
         return out
 

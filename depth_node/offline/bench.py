@@ -13,11 +13,17 @@ peak memory, then the same as one JSON line (also written to ``--json PATH``).
 
 Batch size is 1: the node always runs the newest frame alone (older ones are
 dropped), so that is what is measured. Stage times are device-synchronised,
-so they add up to the frame time.
+so they add up to the frame time. On CUDA each stage also gets its **device**
+time (CUDA events: what the GPU spent in it) and its **host** time (what the
+CPU spent before waiting for the GPU), see :mod:`depth_node.timing`; the payload
+stages then run on the GPU too (``--payloads``). ``--profile`` adds a
+``torch.profiler`` table of the operators (``--profile python``: cProfile's
+top Python functions) over a few extra frames.
 
 Examples::
 
     depth_node_bench --model depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf
+    depth_node_bench --device cuda --precision fp16 --profile
     python -m depth_node.offline.bench --model /path/to/checkpoint --device cpu --frames 10
 """
 
@@ -38,6 +44,7 @@ from ..camera import pinhole_camera_info
 from ..conversions import bytes_of
 from ..geometry import Intrinsics
 from ..params import DEFAULT_MODEL
+from ..timing import StageTimes
 
 #: Stages in the order of the table: (key, label).
 STAGES = (
@@ -45,7 +52,7 @@ STAGES = (
     ('upload', 'upload (host -> device, uint8)'),
     ('preprocess', 'preprocess (resize, normalise)'),
     ('network', 'network'),
-    ('postprocess', 'postprocess (+ download)'),
+    ('postprocess', 'postprocess'),
     ('depth_msg', 'depth image payload'),
     ('cloud_msg', 'point cloud payload'),
     ('ros_depth_msg', 'sensor_msgs/Image fill'),
@@ -92,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help='skip focal scaling (Depth Pro: use its estimated field of view)')
     parser.add_argument('--threads', type=int, default=0,
                         help='torch CPU threads (torch.set_num_threads); 0 = torch default')
+    parser.add_argument('--payloads', default='auto', choices=('auto', 'host', 'device'),
+                        help='where the depth image and cloud payloads are built: on the '
+                             "model's device ('device'), in numpy ('host'), or as the node "
+                             "does ('auto': on the device on CUDA)")
+    parser.add_argument('--profile', nargs='?', const='torch', choices=('torch', 'python'),
+                        help='after the timed frames, profile a few more: torch.profiler '
+                             "operators per stage ('torch', the default), or cProfile's top "
+                             "Python functions ('python')")
+    parser.add_argument('--profile-frames', type=int, default=5,
+                        help='frames run under --profile (default %(default)s)')
     parser.add_argument('--json', metavar='PATH', help='also write the JSON report here')
     return parser
 
@@ -185,8 +202,7 @@ def run(args) -> dict:
              if args.batch == 1 else
              f'batch {args.batch}: one forward pass per {args.batch} frames; every stage time '
              'is per batch (payload and message rows summed over its frames); fps counts frames',
-             'stage times are synchronised with the device; postprocess includes the '
-             'single device -> host copy of the depth map']
+             'stage times are synchronised with the device']
     threads = torch.get_num_threads()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -209,7 +225,19 @@ def _measure(args, notes: List[str]) -> dict:
     load_s = time.perf_counter() - t0
     if args.flip_tta and not model.flip_tta:
         notes.append(f'flip TTA requested but {model.family} has none: off')
-    processor = FrameProcessor(model)
+    device_payloads = {'auto': None, 'host': False, 'device': True}[args.payloads]
+    processor = FrameProcessor(model, device_payloads=device_payloads)
+    cuda = model.device.type == 'cuda'
+    if cuda:
+        processor.new_timings = StageTimes
+        notes.append('device ms: GPU time between CUDA events around the stage; host ms: CPU '
+                     'time in the stage before waiting for the GPU (launches, Python, numpy, '
+                     'and waits the stage makes itself, such as downloads)')
+    notes.append('payloads built on the device, one download each (postprocess has no depth '
+                 'download; the depth image and cloud rows include theirs)'
+                 if processor.device_payloads else
+                 'payloads built in numpy on the host; postprocess includes the single device '
+                 '-> host copy of the depth map')
     intr = synthetic_intrinsics(args.width, args.height)
     info = pinhole_camera_info(intr)
     frames = synthetic_frames(args.width, args.height)
@@ -233,15 +261,12 @@ def _measure(args, notes: List[str]) -> dict:
             outputs = [out]
         else:
             batch = [frames[(i * args.batch + k) % len(frames)] for k in range(args.batch)]
-            timings = {}
+            timings = processor.new_timings()
             depths = model.predict_batch(batch, rgb, focal, timings)
             outputs = []
             for pixels, depth in zip(batch, depths):
-                frame_timings: Dict[str, float] = {}
                 outputs.append(processor.encode(pixels, rgb, depth, intr, info, opts,
-                                                frame_timings))
-                for key, value in frame_timings.items():
-                    timings[key] = timings.get(key, 0.0) + value
+                                                timings))
         if types is not None:
             for out in outputs:
                 fill_timings: Dict[str, float] = {}
@@ -250,6 +275,15 @@ def _measure(args, notes: List[str]) -> dict:
                     timings[key] = timings.get(key, 0.0) + value
         timings['total'] = (time.perf_counter() - t) * 1000.0
         return timings
+
+    def record(timings: dict) -> None:
+        for key, value in timings.items():
+            samples.setdefault(key, []).append(value)
+        if isinstance(timings, StageTimes):
+            for key, value in timings.device_ms().items():
+                device_samples.setdefault(key, []).append(value)
+            for key, value in timings.host.items():
+                host_samples.setdefault(key, []).append(value)
 
     warmup_first_s = warmup_s = 0.0
     for i in range(args.warmup):
@@ -263,13 +297,24 @@ def _measure(args, notes: List[str]) -> dict:
         torch.cuda.reset_peak_memory_stats(model.device)
 
     samples: Dict[str, List[float]] = {key: [] for key, _ in STAGES}
+    device_samples: Dict[str, List[float]] = {}
+    host_samples: Dict[str, List[float]] = {}
+    results = []
     loop_start = time.perf_counter()
     for i in range(args.frames):
-        for key, value in step(i).items():
-            samples.setdefault(key, []).append(value)
+        results.append(step(i))
     loop_s = time.perf_counter() - loop_start
+    for timings in results:  # device times are read after the loop: no extra waits in it
+        record(timings)
 
     stages = {key: percentile_summary(samples[key]) for key, _ in STAGES if samples.get(key)}
+    for key, stat in stages.items():
+        if device_samples.get(key):
+            stat['device_median_ms'] = percentile_summary(device_samples[key])['median_ms']
+            stat['host_median_ms'] = percentile_summary(host_samples[key])['median_ms']
+    profile = None
+    if args.profile:
+        profile = profile_frames(step, args.profile, args.profile_frames, cuda, processor)
     report = {
         'model': args.model,
         'family': model.family,
@@ -294,6 +339,8 @@ def _measure(args, notes: List[str]) -> dict:
         'peak_gpu_reserved_mib': None,
         'peak_host_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         'ros_messages': types is not None,
+        'payloads': 'device' if processor.device_payloads else 'host',
+        'profile': profile,
         'torch': torch.__version__,
         'transformers': transformers.__version__,
         'python': platform.python_version(),
@@ -307,6 +354,98 @@ def _measure(args, notes: List[str]) -> dict:
     return report
 
 
+#: Rows of the --profile summary.
+PROFILE_ROWS = 15
+
+
+def profile_frames(step, tool: str, frames: int, cuda: bool, processor) -> dict:
+    """
+    Run ``frames`` more frames under a profiler; return its summary (ms per frame).
+
+    ``tool`` 'torch': ``torch.profiler`` (CPU, and CUDA kernels on a GPU), each
+    stage marked as a ``depth_node.<stage>`` range; rows are operators and
+    stages by self device time on CUDA, self CPU time otherwise. 'python' (or
+    when torch.profiler is unavailable): cProfile's top functions by own time.
+    """
+    frames = max(int(frames), 1)
+    if tool == 'torch':
+        try:
+            from torch.profiler import profile, ProfilerActivity
+        except ImportError:
+            tool = 'python'
+    if tool == 'python':
+        return _cprofile(step, frames)
+    import torch
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    previous = processor.new_timings
+    processor.new_timings = lambda: StageTimes(ranges=True)
+    try:
+        with profile(activities=activities) as prof:
+            for i in range(frames):
+                step(i)
+            if cuda:
+                torch.cuda.synchronize()
+    finally:
+        processor.new_timings = previous
+    events = list(prof.key_averages())
+    sort = 'self_device_time_total' if cuda else 'self_cpu_time_total'
+
+    def row(e, inclusive=False) -> dict:
+        cpu = e.cpu_time_total if inclusive else e.self_cpu_time_total
+        dev = getattr(e, 'device_time_total' if inclusive else 'self_device_time_total', 0.0)
+        return {'name': e.key, 'calls_per_frame': round(e.count / frames, 2),
+                'cpu_ms': round(cpu / 1000.0 / frames, 3),
+                'device_ms': round(dev / 1000.0 / frames, 3) if cuda else None}
+    stages = [row(e, inclusive=True) for e in events if e.key.startswith('depth_node.')]
+    ops = [e for e in events if not e.key.startswith('depth_node.')]
+    ops.sort(key=lambda e: getattr(e, sort, 0.0), reverse=True)
+    return {'tool': 'torch.profiler', 'frames': frames,
+            'sorted_by': 'self device time' if cuda else 'self CPU time',
+            'stages': stages, 'top': [row(e) for e in ops[:PROFILE_ROWS]]}
+
+
+def _cprofile(step, frames: int) -> dict:
+    """Return cProfile's top functions (own time) over ``frames`` frames."""
+    import cProfile
+    import pstats
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        for i in range(frames):
+            step(i)
+    finally:
+        profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    rows = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:PROFILE_ROWS]
+    top = []
+    for (path, line, name), (_, calls, own, cumulative, _) in rows:
+        where = name if path == '~' else f'{os.path.basename(path)}:{line}({name})'
+        top.append({'name': where, 'calls_per_frame': round(calls / frames, 2),
+                    'cpu_ms': round(own * 1000.0 / frames, 3),
+                    'cumulative_ms': round(cumulative * 1000.0 / frames, 3)})
+    return {'tool': 'cProfile', 'frames': frames, 'sorted_by': 'own time', 'stages': [],
+            'top': top}
+
+
+def format_profile(profile: dict) -> List[str]:
+    """Return the lines of the --profile summary."""
+    lines = ['', f"profile: {profile['tool']}, {profile['frames']} frames, ms per frame, "
+                 f"top {len(profile['top'])} by {profile['sorted_by']}"]
+    device = any(r.get('device_ms') is not None for r in profile['top'] + profile['stages'])
+    extra = 'device ms' if device else ('cumul. ms' if profile['tool'] == 'cProfile' else '')
+    head = f"{'name':<58}{'calls':>8}{'cpu ms':>10}" + (f'{extra:>11}' if extra else '')
+    for title, rows in (('stages (inclusive)', profile['stages']), ('top', profile['top'])):
+        if not rows:
+            continue
+        lines += [f'{title}:', head, '-' * len(head)]
+        for r in rows:
+            value = r.get('device_ms') if device else r.get('cumulative_ms')
+            tail = f'{value:>11.3f}' if value is not None else ''
+            name = r['name'] if len(r['name']) <= 57 else r['name'][:54] + '...'
+            lines.append(f"{name:<58}{r['calls_per_frame']:>8g}{r['cpu_ms']:>10.3f}{tail}")
+    return lines
+
+
 def format_table(report: dict) -> str:
     """Return the human-readable table of a report."""
     lines = [
@@ -318,11 +457,14 @@ def format_table(report: dict) -> str:
         f"{report['warmup']} warm-up, "
         f"cloud {'on' if report['cloud'] else 'off'}, "
         f"compile {'on' if report['compile'] else 'off'}, "
-        f"flip TTA {'on' if report['flip_tta'] else 'off'}",
+        f"flip TTA {'on' if report['flip_tta'] else 'off'}, "
+        f"payloads on the {report['payloads']}",
         '',
-        f"{'stage':<34}{'median ms':>12}{'p90 ms':>12}",
-        '-' * 58,
     ]
+    split = any('device_median_ms' in stat for stat in report['stages'].values())
+    width = 82 if split else 58
+    lines += [f"{'stage':<34}{'median ms':>12}{'p90 ms':>12}"
+              + (f"{'device ms':>12}{'host ms':>12}" if split else ''), '-' * width]
     for key, label in STAGES:
         stat = report['stages'].get(key)
         if stat is None:
@@ -331,10 +473,13 @@ def format_table(report: dict) -> str:
             lines.append(f'{label:<34}{"-":>12}{"-":>12}  ({why})')
             continue
         if key == 'total':
-            lines.append('-' * 58)
+            lines.append('-' * width)
             if report['batch'] > 1:
                 label = 'total per batch'
-        lines.append(f"{label:<34}{stat['median_ms']:>12.2f}{stat['p90_ms']:>12.2f}")
+        line = f"{label:<34}{stat['median_ms']:>12.2f}{stat['p90_ms']:>12.2f}"
+        if 'device_median_ms' in stat:
+            line += f"{stat['device_median_ms']:>12.2f}{stat['host_median_ms']:>12.2f}"
+        lines.append(line)
     gpu = report['peak_gpu_memory_mib']
     lines += [
         '',
@@ -346,6 +491,8 @@ def format_table(report: dict) -> str:
         f" s, warm-up total {report['warmup_s']:.2f} s",
     ]
     lines += [f'note: {n}' for n in report['notes']]
+    if report.get('profile'):
+        lines += format_profile(report['profile'])
     return '\n'.join(lines)
 
 
@@ -355,7 +502,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.batch > 1 and args.flip_tta:
         parser.error('--batch > 1 cannot be combined with --flip-tta (it doubles the batch)')
-    for name in ('width', 'height', 'frames', 'stride', 'batch'):
+    for name in ('width', 'height', 'frames', 'stride', 'batch', 'profile_frames'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be at least 1')
     if args.warmup < 0 or args.threads < 0:

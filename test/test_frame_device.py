@@ -1,0 +1,149 @@
+# Copyright 2026 depth_node contributors
+# SPDX-License-Identifier: Apache-2.0
+"""
+The payload stage on the model's device gives the host stage's outputs.
+
+On CUDA, FrameProcessor builds the depth image and the cloud from the depth
+tensor where the model left it (depth_node.device_cloud) and downloads one
+buffer each. The same code runs on the CPU when ``device_payloads=True``, which
+is how these tests check it here: same payload bytes as the numpy stage, and
+the host depth map downloaded only when read.
+"""
+
+from depth_node.camera import camera_info_fields, pinhole_camera_info
+from depth_node.errors import InvalidDepthError
+from depth_node.frame import DeviceFrameOutput, FrameProcessor, OutputOptions
+from depth_node.geometry import Intrinsics
+from depth_node.testing.tiny_models import textured_image
+import numpy as np
+import pytest
+import torch
+
+W, H = 48, 36
+INTR = Intrinsics(W, H, 40.0, 42.0, 23.1, 17.6)
+
+
+class FakeModel:
+    """A model returning a fixed depth map with holes, zeros, far and negative values."""
+
+    family = 'fake'
+    estimates_camera = False
+    focal_estimated = False
+
+    def __init__(self, depth=None):
+        self.device = torch.device('cpu')
+        rng = np.random.default_rng(5)
+        if depth is None:
+            depth = rng.uniform(0.2, 70.0, (H, W)).astype(np.float32)
+            depth[rng.random((H, W)) < 0.1] = np.nan
+            depth[1, :] = 0.0
+            depth[:, 2] = -3.0
+            depth[4, 4] = np.inf
+        self.depth = depth
+        self.calls = []
+
+    def predict(self, pixels, rgb_order=(0, 1, 2), focal=None, timings=None, *,
+                on_device=False):
+        self.calls.append(on_device)
+        if not on_device:
+            return self.depth.copy()
+        image = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]
+        image = image[:, list(rgb_order)]
+        return torch.from_numpy(self.depth.copy()), image
+
+
+def assert_same_outputs(host, dev):
+    assert isinstance(dev, DeviceFrameOutput)
+    assert (dev.depth_encoding, dev.depth_step) == (host.depth_encoding, host.depth_step)
+    assert dev.depth_data.tobytes() == host.depth_data.tobytes()
+    assert (dev.cloud is None) == (host.cloud is None)
+    if host.cloud is not None:
+        for name in ('height', 'width', 'fields', 'point_step', 'row_step', 'is_dense'):
+            assert getattr(dev.cloud, name) == getattr(host.cloud, name), name
+        assert dev.cloud.data.tobytes() == host.cloud.data.tobytes()
+    assert dev.intrinsics == host.intrinsics and dev.camera_info == host.camera_info
+    np.testing.assert_array_equal(dev.depth, host.depth)
+
+
+@pytest.mark.parametrize('encoding', ['32FC1', '16UC1'])
+@pytest.mark.parametrize('organized', [True, False])
+@pytest.mark.parametrize('rgb', [True, False])
+@pytest.mark.parametrize('stride,limits', [(1, (0.0, 0.0)), (3, (0.5, 30.0))])
+@pytest.mark.parametrize('order', ['rgb8', 'bgr8'])
+def test_device_payloads_equal_the_host_payloads(encoding, organized, rgb, stride, limits,
+                                                 order):
+    opts = OutputOptions(depth_encoding=encoding, points_rgb=rgb, points_stride=stride,
+                         points_organized=organized, min_depth=limits[0],
+                         max_depth=limits[1])
+    pixels = textured_image(H, W, seed=2)
+    rgb_order = (0, 1, 2)
+    if order == 'bgr8':
+        pixels, rgb_order = np.ascontiguousarray(pixels[..., ::-1]), (2, 1, 0)
+    info = pinhole_camera_info(INTR)
+    model = FakeModel()
+    host = FrameProcessor(model).process_pixels(pixels, rgb_order, info, opts)
+    dev = FrameProcessor(model, device_payloads=True).process_pixels(
+        pixels, rgb_order, info, opts)
+    assert model.calls == [False, True]
+    assert_same_outputs(host, dev)
+    assert set(dev.timings) >= {'depth_msg', 'cloud_msg'}
+
+
+def test_tiny_network_through_both_stages(tiny_da_model):
+    """A real model's predict(on_device=True) feeds the device stage; results match."""
+    pixels = textured_image(H, W, seed=4)
+    info = pinhole_camera_info(INTR)
+    opts = OutputOptions()
+    host = FrameProcessor(tiny_da_model).process_pixels(pixels, (0, 1, 2), info, opts)
+    dev = FrameProcessor(tiny_da_model, device_payloads=True).process_pixels(
+        pixels, (0, 1, 2), info, opts)
+    assert_same_outputs(host, dev)
+    assert set(dev.timings) >= {'upload', 'preprocess', 'network', 'postprocess'}
+
+
+def test_predict_on_device_returns_depth_and_the_uploaded_rgb(tiny_da_model):
+    pixels = textured_image(H, W, seed=6)
+    bgr = np.ascontiguousarray(pixels[..., ::-1])
+    depth, image = tiny_da_model.predict(bgr, (2, 1, 0), focal=(40.0, 42.0), on_device=True)
+    assert torch.is_tensor(depth) and tuple(depth.shape) == (H, W)
+    assert tuple(image.shape) == (1, 3, H, W) and image.dtype == torch.uint8
+    np.testing.assert_array_equal(image[0].permute(1, 2, 0).numpy(), pixels)
+    np.testing.assert_array_equal(
+        depth.float().numpy(), tiny_da_model.predict(bgr, (2, 1, 0), focal=(40.0, 42.0)))
+
+
+def test_host_depth_is_downloaded_only_when_read():
+    out = FrameProcessor(FakeModel(), device_payloads=True).process_pixels(
+        textured_image(H, W), (0, 1, 2), pinhole_camera_info(INTR), OutputOptions())
+    assert out._host_depth is None and torch.is_tensor(out.device_depth)
+    first = out.depth
+    assert isinstance(first, np.ndarray) and first.dtype == np.float32
+    assert out.depth is first
+
+
+def test_undistortion_mask_applies_on_the_device():
+    k = (INTR.fx, 0.0, INTR.cx, 0.0, INTR.fy, INTR.cy, 0.0, 0.0, 1.0)
+    info = camera_info_fields(W, H, k, d=(0.3, 0.1, 0.0, 0.0, 0.0))
+    opts = OutputOptions(rectify=True)
+    model = FakeModel()
+    pixels = textured_image(H, W, seed=8)
+    host = FrameProcessor(model).process_pixels(pixels, (0, 1, 2), info, opts)
+    dev_processor = FrameProcessor(model, device_payloads=True)
+    for _ in range(2):  # the mask is uploaded once and reused
+        dev = dev_processor.process_pixels(pixels, (0, 1, 2), info, opts)
+        assert_same_outputs(host, dev)
+    assert np.isnan(dev.depth).sum() > np.isnan(model.depth).sum()
+
+
+def test_no_finite_depth_is_an_error_on_the_device_too():
+    model = FakeModel(np.full((H, W), np.nan, np.float32))
+    with pytest.raises(InvalidDepthError):
+        FrameProcessor(model, device_payloads=True).process_pixels(
+            textured_image(H, W), (0, 1, 2), pinhole_camera_info(INTR), OutputOptions())
+
+
+def test_device_payloads_default_to_cuda_models_only():
+    assert FrameProcessor(FakeModel()).device_payloads is False
+    model = FakeModel()
+    model.device = torch.device('cuda', 0)  # never used: only the default is read
+    assert FrameProcessor(model).device_payloads is True
