@@ -7,8 +7,9 @@ Run as ``tools/gpu_check.sh`` (or ``python -m depth_node.gpu_check``). For
 Depth Anything V2 Small (metric indoor head) at 640x480 and 1280x720 and Depth
 Pro at its 1536x1536 network input, in fp32, fp16 and fp16 + ``torch.compile``,
 with the point cloud on and off, it times the node's frame path (upload,
-preprocess, network, postprocess with the download, depth and cloud payloads,
-message fills where sensor_msgs is importable) on synthetic frames.
+preprocess, network, postprocess, depth and cloud payloads built on the GPU and
+downloaded once each, message fills where sensor_msgs is importable) on
+synthetic frames.
 
 No weights are downloaded (the GPU machines have no internet either): each
 architecture is built at its REAL size from the hub checkpoint's configuration

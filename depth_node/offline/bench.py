@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--rgb', action=argparse.BooleanOptionalAction, default=True,
                         help='packed rgb field in the cloud (points.rgb)')
     parser.add_argument('--stride', type=int, default=1, help='points.stride')
+    parser.add_argument('--organized', action=argparse.BooleanOptionalAction, default=True,
+                        help='organized cloud with NaN for invalid points (points.organized); '
+                             '--no-organized: only the valid points')
     parser.add_argument('--encoding', default='32FC1', choices=('32FC1', '16UC1'),
                         help='depth image encoding (depth_encoding)')
     parser.add_argument('--compile', action='store_true', help='torch.compile the network')
@@ -244,7 +247,7 @@ def _measure(args, notes: List[str]) -> dict:
     images = [image_message(f) for f in frames]
     opts = OutputOptions(focal_scaling=args.focal_scaling, depth_encoding=args.encoding,
                          publish_points=args.cloud, points_rgb=args.rgb,
-                         points_stride=args.stride)
+                         points_stride=args.stride, points_organized=args.organized)
     types = ros_message_types()
     if types is None:
         notes.append('sensor_msgs is not importable: the ROS message fill rows are skipped')
@@ -327,6 +330,7 @@ def _measure(args, notes: List[str]) -> dict:
         'frames': args.frames,
         'warmup': args.warmup,
         'cloud': bool(args.cloud),
+        'organized': bool(args.organized),
         'compile': bool(args.compile),
         'flip_tta': bool(model.flip_tta),
         'focal_scaling': bool(args.focal_scaling),
@@ -448,6 +452,8 @@ def format_profile(profile: dict) -> List[str]:
 
 def format_table(report: dict) -> str:
     """Return the human-readable table of a report."""
+    cloud = ('organized' if report.get('organized', True) else 'dense') if report['cloud'] \
+        else 'off'
     lines = [
         f"depth_node_bench: {report['model']} ({report['family']})",
         f"machine: {report['machine']}",
@@ -455,7 +461,7 @@ def format_table(report: dict) -> str:
         f"{report['width']}x{report['height']}, batch {report['batch']}, "
         f"{report['frames']} {'batches' if report['batch'] > 1 else 'frames'} after "
         f"{report['warmup']} warm-up, "
-        f"cloud {'on' if report['cloud'] else 'off'}, "
+        f"cloud {cloud}, "
         f"compile {'on' if report['compile'] else 'off'}, "
         f"flip TTA {'on' if report['flip_tta'] else 'off'}, "
         f"payloads on the {report['payloads']}",
