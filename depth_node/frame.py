@@ -27,12 +27,16 @@ import numpy as np
 from .camera import Camera, CameraCache, CameraInfoFields, pinhole_camera_info
 from .compressed import decode_compressed
 from .conversions import depth_to_image_fields, image_to_array
-from .errors import BadCameraInfoError, InvalidDepthError, NoCameraInfoError
+from .errors import BadCameraInfoError, BadImageError, InvalidDepthError, NoCameraInfoError
 from .geometry import check_camera, check_image_size, CloudBuilder, CloudData, Intrinsics
 from .stream import Event, StreamMonitor
 
 #: Timing keys of the model's own stages (upload to download).
 MODEL_STAGES = ('upload', 'preprocess', 'network', 'postprocess')
+#: Smallest image side and largest aspect ratio a frame may have: a depth network resizes
+#: the image to a few hundred pixels a side, which a 3 x 10000 strip cannot give.
+MIN_SIDE = 16
+MAX_ASPECT = 10.0
 
 
 @dataclass
@@ -107,6 +111,14 @@ class FrameOutput:
         return sum(self.timings.get(k, 0.0) for k in MODEL_STAGES)
 
 
+def check_image_shape(width: int, height: int) -> None:
+    """Raise BadImageError for an image too small or too elongated for a depth network."""
+    if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
+        raise BadImageError(
+            f'image of {width}x{height} pixels cannot be run through a depth network: sides '
+            f'must be at least {MIN_SIDE} px and the aspect ratio at most {MAX_ASPECT:g}:1')
+
+
 def describe_camera(intr: Intrinsics) -> str:
     """Return a short text of intrinsics for logs."""
     return (f'{intr.width}x{intr.height} fx {intr.fx:.1f} fy {intr.fy:.1f} '
@@ -146,6 +158,7 @@ class FrameProcessor:
         """Process one decoded image (``H x W x C`` uint8) with its camera_info."""
         timings = {} if timings is None else timings
         height, width = pixels.shape[:2]
+        check_image_shape(width, height)
         if info is None:
             self.monitor.waiting_for_info()
             raise NoCameraInfoError('no camera_info received yet')

@@ -62,7 +62,7 @@ JOIN_TIMEOUT_S = 1.0
 QOS_CHECK_S = 1.0
 #: Output topics; with no subscriber on any of them no inference runs.
 OUTPUT_TOPICS = ('depth/image', 'depth/camera_info', 'points')
-#: Frames this many times larger than the largest seen before return freed memory to the OS.
+#: A frame this many times larger or smaller than the one before returns freed memory to the OS.
 TRIM_GROWTH = 2.0
 
 _SUCCESS = TransitionCallbackReturn.SUCCESS
@@ -106,7 +106,7 @@ class DepthNode(LifecycleNode):
         self._autostarting = False
         self._load_error: Optional[str] = None
         self._stopping = False
-        self._largest_frame = 0
+        self._last_frame_size = 0
         self._trim = _malloc_trim()
 
         self.frames = FrameStats()
@@ -483,17 +483,18 @@ class DepthNode(LifecycleNode):
 
     def _trim_after_large_frame(self, size: int) -> None:
         """
-        Give the memory of an unusually large frame back to the OS once it is done.
+        Give the memory of an unusually large frame back to the OS once it is gone.
 
-        glibc keeps freed heap memory of large buffers for reuse; one 4000x3000
-        frame among 640x480 ones would otherwise leave the process hundreds of
-        MB larger for good.
+        glibc keeps freed heap memory of large buffers for reuse, so one 4000x3000
+        frame among 640x480 ones would leave the process hundreds of MB larger. The
+        memory is trimmed after the large frame and again after the next smaller one
+        (when the middleware has let go of the large messages).
         """
-        if self._largest_frame and size > TRIM_GROWTH * self._largest_frame:
+        previous, self._last_frame_size = self._last_frame_size, size
+        if previous and (size > TRIM_GROWTH * previous or previous > TRIM_GROWTH * size):
             gc.collect()
             if self._trim is not None:
                 self._trim(0)
-        self._largest_frame = max(self._largest_frame, size)
 
     def _publish(self, header, out, t0: float) -> None:
         """Publish depth, camera_info and cloud of one frame, then count it (``t0``: start)."""

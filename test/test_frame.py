@@ -97,6 +97,14 @@ def test_unusable_camera_info_is_a_clear_error(da_model, info, message):
         FrameProcessor(da_model).process_pixels(rgb, (0, 1, 2), info, OPTS)
 
 
+@pytest.mark.parametrize('width, height', [(3, 10000), (10000, 3), (8, 8), (1000, 90)])
+def test_images_a_network_cannot_take_are_refused_with_a_line(da_model, width, height):
+    rgb = np.zeros((height, width, 3), np.uint8)
+    info = pinhole_camera_info(Intrinsics(width, height, 500.0, 500.0, width / 2, height / 2))
+    with pytest.raises(BadImageError, match=f'image of {width}x{height} pixels cannot be run'):
+        FrameProcessor(da_model).process_pixels(rgb, (0, 1, 2), info, OPTS)
+
+
 def test_roi_outside_the_sensor_is_refused(da_model):
     from depth_node.camera import RegionOfInterest
     info = dataclasses.replace(pinhole_camera_info(Intrinsics(640, 480, 500, 500, 320, 240)),
