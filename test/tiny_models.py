@@ -134,32 +134,35 @@ def make_depth_pro(path, *, use_fov_model: bool = True, fov_deg: float = 55.0,
 
 
 def make_depth_anything_3(path, *, model_name: str = 'da3metric-large', sky: str = 'none',
-                          seed: int = 0) -> str:
+                          seed: int = 0, large: bool = False) -> str:
     """
-    Save a tiny random Depth Anything 3 checkpoint in the official hub format into ``path``.
+    Save a random Depth Anything 3 checkpoint in the official hub format into ``path``.
 
     Like depth-anything/DA3METRIC-LARGE: ``config.json`` naming the preset (plus its
     ``config`` section) and ``model.safetensors`` with the official wrapper's keys
     (``model.backbone.pretrained...``, ``model.head...``). The backbone is a 4-layer
     32-wide ViT/14; ``embed_dim``, ``depth`` and ``num_heads`` in ``net`` set that
     size (the official package, which fixes the size by preset name, ignores them).
-    Canonical depth is about 2 (exp of a small random map around log 2). ``sky``:
-    ``'none'`` (sky head below the 0.3 threshold everywhere), ``'all'`` (above
-    everywhere) or ``'some'`` (a random part of the image).
+    ``large``: the real DA3METRIC-LARGE architecture instead (ViT-L, 334 M parameters,
+    1.3 GB), for benchmarks. Canonical depth is about 2 (exp of a random map around
+    log 2). ``sky``: ``'none'`` (sky head below the 0.3 threshold everywhere),
+    ``'all'`` (above everywhere) or ``'some'`` (a random part of the image).
     """
     from safetensors.torch import save_file
-    from depth_node.models.da3_net import DA3NetConfig, DepthAnything3Net
-    net_args = {'name': 'vits', 'out_layers': [0, 1, 2, 3], 'alt_start': -1,
-                'qknorm_start': -1, 'rope_start': -1, 'cat_token': False,
-                'embed_dim': 32, 'depth': 4, 'num_heads': 2}
-    head_args = {'dim_in': 32, 'output_dim': 1, 'features': 16, 'out_channels': [8, 16, 32, 32]}
+    from depth_node.models.da3_net import DepthAnything3Net
+    from depth_node.models.depth_anything_3 import _net_config, MONO_LARGE
+    net_args = dict(MONO_LARGE['net'])
+    head_args = dict(MONO_LARGE['head'])
+    if not large:
+        net_args.update(name='vits', out_layers=[0, 1, 2, 3], embed_dim=32, depth=4,
+                        num_heads=2)
+        head_args.update(dim_in=32, features=16, out_channels=[8, 16, 32, 32])
     torch.manual_seed(seed)
-    net = DepthAnything3Net(DA3NetConfig(
-        embed_dim=32, depth=4, num_heads=2, out_layers=(0, 1, 2, 3), features=16,
-        out_channels=(8, 16, 32, 32))).eval()
+    net = DepthAnything3Net(_net_config({'net': net_args, 'head': head_args}, str(path)))
+    net.eval()
     _perturb(net, seed, std=0.05)
     # Calibrate the two last 1x1 convolutions on a reference image: log canonical depth
-    # log(2) +- 0.3, and the sky activation above 0.3 on the brightest-scoring 30 %.
+    # log(2) +- 0.3, and the sky activation above 0.3 on the highest-scoring 30 %.
     scratch = net.head.scratch
     feature = {}
     hook = scratch.output_conv2[0].register_forward_pre_hook(
@@ -209,9 +212,11 @@ def textured_image(height: int, width: int, seed: int = 0):
 if __name__ == '__main__':
     # python test/tiny_models.py DIR [depth_anything|zoedepth|depth_pro|depth_anything_3]: a tiny
     # random checkpoint for trying the tools offline (make demo MODEL=DIR); its depth is noise.
+    # depth_anything_3_large: DA3METRIC-LARGE's real architecture, random (benchmarks).
     import sys
     makers = {'depth_anything': make_depth_anything, 'zoedepth': make_zoedepth,
-              'depth_pro': make_depth_pro, 'depth_anything_3': make_depth_anything_3}
+              'depth_pro': make_depth_pro, 'depth_anything_3': make_depth_anything_3,
+              'depth_anything_3_large': lambda p: make_depth_anything_3(p, large=True)}
     if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] not in makers):
         sys.exit(f'usage: {sys.argv[0]} DIR [{"|".join(makers)}]')
     print(makers[sys.argv[2] if len(sys.argv) == 3 else 'depth_anything'](sys.argv[1]))
