@@ -416,3 +416,28 @@ def test_missing_or_foreign_weights_fail_in_one_line(tmp_path):
     with pytest.raises(ModelLoadError, match='cannot read the weights') as info:
         load_model(path, 'cpu')
     assert '\n' not in str(info.value)
+
+
+def _fake_hub_cache(root, repo_id, files_from):
+    """Lay out ``files_from``'s files as huggingface_hub caches a downloaded repo."""
+    import shutil
+    repo = root / ('models--' + repo_id.replace('/', '--'))
+    snapshot = repo / 'snapshots' / ('0' * 40)
+    snapshot.mkdir(parents=True)
+    (repo / 'refs').mkdir()
+    (repo / 'refs' / 'main').write_text('0' * 40)
+    for name in ('config.json', 'model.safetensors'):
+        shutil.copy(os.path.join(files_from, name), snapshot / name)
+
+
+def test_hub_id_loads_from_the_cache_offline(tmp_path, monkeypatch, tiny_dir):
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hub'))
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_OFFLINE', True)
+    _fake_hub_cache(tmp_path / 'hub', 'depth-anything/DA3METRIC-LARGE', tiny_dir)
+    model = load_model('depth-anything/DA3METRIC-LARGE', 'cpu')
+    assert model.family == 'depth_anything_3_metric'
+    assert model.predict(textured_image(60, 80), focal=(70.0, 70.0)).shape == (60, 80)
+    with pytest.raises(ModelLoadError, match='unreachable') as info:
+        load_model('depth-anything/DA3MONO-LARGE', 'cpu')  # not cached
+    assert '\n' not in str(info.value)
