@@ -29,9 +29,9 @@ from depth_node.errors import ModelLoadError, UnsupportedModelError
 from depth_node.models import load_model
 from depth_node.models.depth_anything_3 import (CANONICAL_FOCAL, network_size, PROCESS_RES,
                                                 resize_for_network, SKY_THRESHOLD)
+from depth_node.testing.tiny_models import make_depth_anything_3, textured_image
 import numpy as np
 import pytest
-from tiny_models import make_depth_anything_3, textured_image
 import torch
 import torch.nn.functional as F
 

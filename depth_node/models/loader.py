@@ -135,12 +135,15 @@ def family_class(config, model: str):
 
 def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
                compile_net: bool = False, reference_focal: float = 0.0,
-               flip_tta: bool = False, warmup: Optional[tuple] = None) -> DepthModel:
+               flip_tta: bool = False, mask_sky: bool = True,
+               warmup: Optional[tuple] = None) -> DepthModel:
     """
     Load a metric depth checkpoint ready for :meth:`DepthModel.predict`.
 
     ``flip_tta`` turns on flip test-time augmentation where the family has it
     (ZoeDepth; ignored elsewhere, see ``DepthModel.supports_flip_tta``).
+    ``mask_sky`` false keeps Depth Anything 3's predicted depth where its sky head
+    sees sky instead of +inf (other families have no sky head).
     ``warmup`` = ``(width, height)`` runs one inference at that size afterwards.
     """
     from transformers import AutoModelForDepthEstimation
@@ -155,7 +158,7 @@ def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
     if hasattr(cls, 'from_checkpoint'):  # a family with its own checkpoint format (DA3)
         instance = cls.from_checkpoint(model, config, device=torch_device, dtype=dtype,
                                        compile_net=compile_net)
-        return _configure(instance, reference_focal, flip_tta, warmup)
+        return _configure(instance, reference_focal, flip_tta, mask_sky, warmup)
     path = os.path.expanduser(model)
     try:
         processor, _ = ImageProcessingMixin.get_image_processor_dict(path)
@@ -172,13 +175,15 @@ def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
     net = net.to(torch_device).eval()
     instance = cls(net, processor, model_id=model, device=torch_device, dtype=dtype,
                    compile_net=compile_net)
-    return _configure(instance, reference_focal, flip_tta, warmup)
+    return _configure(instance, reference_focal, flip_tta, mask_sky, warmup)
 
 
-def _configure(instance: DepthModel, reference_focal: float, flip_tta: bool,
+def _configure(instance: DepthModel, reference_focal: float, flip_tta: bool, mask_sky: bool,
                warmup: Optional[tuple]) -> DepthModel:
     instance.reference_focal = reference_focal
     instance.flip_tta = bool(flip_tta) and instance.supports_flip_tta
+    if hasattr(instance, 'mask_sky'):
+        instance.mask_sky = bool(mask_sky)
     if warmup:
         instance.warmup(*warmup)
     return instance

@@ -5,7 +5,8 @@ Tiny randomly initialised checkpoints built from transformers configs.
 
 They are saved with ``save_pretrained`` and loaded back through the same code
 path as real checkpoints (``depth_node.models.load_model``); no weights are
-downloaded.
+downloaded. Depth Anything 3 is written in its official (non-transformers) file
+format instead, as on the hub.
 """
 
 import json
@@ -210,9 +211,10 @@ def textured_image(height: int, width: int, seed: int = 0):
 
 
 if __name__ == '__main__':
-    # python test/tiny_models.py DIR [depth_anything|zoedepth|depth_pro|depth_anything_3]: a tiny
-    # random checkpoint for trying the tools offline (make demo MODEL=DIR); its depth is noise.
-    # depth_anything_3_large: DA3METRIC-LARGE's real architecture, random (benchmarks).
+    # python -m depth_node.testing.tiny_models DIR [depth_anything|zoedepth|depth_pro|
+    # depth_anything_3]: a tiny random checkpoint for trying the tools offline (make demo
+    # MODEL=DIR); its depth is noise. depth_anything_3_large: DA3METRIC-LARGE's real
+    # architecture with random weights (benchmarks).
     import sys
     makers = {'depth_anything': make_depth_anything, 'zoedepth': make_zoedepth,
               'depth_pro': make_depth_pro, 'depth_anything_3': make_depth_anything_3,
