@@ -298,14 +298,19 @@ class DepthAnything3Model(DepthModel):
         #: Sky pixels (sky head >= SKY_THRESHOLD) become +inf; False keeps the raw prediction.
         self.mask_sky = True
         #: Longest side of the network input (official default 504).
-        self.process_res = PROCESS_RES
+        self.process_res = int((self.processor.get('size') or {}).get('longest_edge',
+                                                                       PROCESS_RES))
 
     @classmethod
     def from_checkpoint(cls, model: str, config: DA3Config, *, device: torch.device,
                         dtype: torch.dtype, compile_net: bool = False) -> 'DepthAnything3Model':
         """Load the official checkpoint files of ``model`` (directory or hub id)."""
         net = build_network(config, model).to(device).to_inference_dtype(dtype)
-        processor = {'do_rescale': True, 'rescale_factor': 1.0 / 255.0, 'do_normalize': True,
+        # The official InputProcessor's defaults, in the keys transformers' processors use
+        # (the node's diagnostics describe the network input from them).
+        processor = {'do_resize': True, 'size': {'longest_edge': PROCESS_RES},
+                     'keep_aspect_ratio': True, 'ensure_multiple_of': PATCH_SIZE,
+                     'do_rescale': True, 'rescale_factor': 1.0 / 255.0, 'do_normalize': True,
                      'image_mean': list(IMAGENET_MEAN), 'image_std': list(IMAGENET_STD)}
         return cls(net, processor, model_id=model, device=device, dtype=dtype,
                    compile_net=compile_net)
