@@ -81,8 +81,8 @@ def official():
         registry = importlib.import_module('depth_anything_3.registry')
     except ImportError as exc:
         pytest.skip(f'official depth-anything-3 package not importable ({exc}); `make` '
-                    'installs it (pip install --no-deps depth-anything-3 addict omegaconf '
-                    'einops imageio)')
+                    'installs it (pip install addict omegaconf einops imageio, then pip '
+                    'install --no-deps depth-anything-3==0.1.1)')
     stubs = {} if importlib.util.find_spec('torchvision') else _stub_torchvision()
     saved = {name: sys.modules.get(name) for name in stubs}
     sys.modules.update(stubs)
