@@ -298,8 +298,8 @@ class DepthAnything3Model(DepthModel):
         #: Sky pixels (sky head >= SKY_THRESHOLD) become +inf; False keeps the raw prediction.
         self.mask_sky = True
         #: Longest side of the network input (official default 504).
-        self.process_res = int((self.processor.get('size') or {}).get('longest_edge',
-                                                                       PROCESS_RES))
+        size = self.processor.get('size') or {}
+        self.process_res = int(size.get('longest_edge', PROCESS_RES))
 
     @classmethod
     def from_checkpoint(cls, model: str, config: DA3Config, *, device: torch.device,
