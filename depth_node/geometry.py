@@ -205,7 +205,7 @@ class CloudBuilder:
               rgb_order: Sequence[int] = (0, 1, 2), stride: int = 1, organized: bool = True,
               min_depth: float = 0.0, max_depth: float = 0.0) -> CloudData:
         """
-        Back-project ``depth`` (metres, NaN/<=0 invalid) into cloud data.
+        Back-project ``depth`` (metres, NaN/<=0 invalid, +inf too far) into cloud data.
 
         ``rgb`` (``H x W x C`` uint8 whose red, green and blue channels are
         ``rgb_order``, so BGR, RGBA and mono need no copy) adds a packed rgb field. Points outside
@@ -219,8 +219,8 @@ class CloudBuilder:
             rgb = rgb[::s, ::s]
         with np.errstate(invalid='ignore'):
             valid = z > max(min_depth, 0.0)
-            if max_depth > 0.0:
-                valid &= z <= max_depth
+            # +inf ("too far", REP 117) is never a point, with or without a limit.
+            valid &= z <= max_depth if max_depth > 0.0 else z < np.inf
         nf = 4 if rgb is not None else 3
         names = ('x', 'y', 'z', 'rgb')[:nf]
         fields = [(name, 4 * i, POINTFIELD_FLOAT32, 1) for i, name in enumerate(names)]

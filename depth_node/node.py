@@ -197,6 +197,8 @@ class DepthNode(LifecycleNode):
         self._cfg.update({k: v for k, v in updates.items() if k in self._cfg})
         if 'reference_focal' in updates and self.model is not None:
             self.model.reference_focal = updates['reference_focal']
+        if 'mask_sky' in updates and hasattr(self.model, 'mask_sky'):
+            self.model.mask_sky = updates['mask_sky']
         if 'rate' in updates:
             self.queue.rate = updates['rate']
         return SetParametersResult(successful=True)
@@ -303,7 +305,7 @@ class DepthNode(LifecycleNode):
             model = load_model(
                 cfg['model'], cfg['device'], cfg['precision'], compile_net=cfg['compile'],
                 reference_focal=cfg['reference_focal'], flip_tta=cfg['flip_tta'],
-                warmup=(640, 480))
+                mask_sky=cfg['mask_sky'], warmup=(640, 480))
         except ModelLoadError as exc:
             self._load_error = str(exc)
             if not self._autostarting:  # autostart: main() prints the one error line

@@ -104,6 +104,11 @@ PARAMETERS = (
         "checkpoint's own value (README, Models).",
         range=(0.0, 100000.0)),
     ParameterSpec(
+        'mask_sky', 'bool', True,
+        'Depth Anything 3 only: pixels its sky head marks are +inf in depth/image (too far, '
+        'REP 117; 0 in 16UC1) and never points; false keeps the predicted depth there. '
+        'Ignored by other families.'),
+    ParameterSpec(
         'publish_points', 'bool', True,
         'Publish the sensor_msgs/PointCloud2 on points.'),
     ParameterSpec(

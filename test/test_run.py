@@ -24,6 +24,7 @@ from depth_node.offline.ply import read_ply
 import depth_node.offline.run
 from depth_node.offline.run import main
 from depth_node.testing.synthetic import render, sample_trajectory
+from depth_node.testing.tiny_models import make_depth_anything_3
 import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
@@ -220,6 +221,34 @@ def test_wrong_size_intrinsics_drop_frames(image_folder, tmp_path, tiny_dir, cap
 def test_nothing_to_write_is_an_error(image_folder, capsys):
     assert run(image_folder) == 2
     assert 'nothing to write' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('sky', ['none', 'some'])
+def test_depth_anything_3_focal_x2_depth_x2_and_sky_too_far(
+        image_folder, tmp_path, frames, sky):
+    """The DA3 family through depth_node_run: the node's payloads, fx x2 -> depth x2, sky +inf."""
+    model_dir = make_depth_anything_3(tmp_path / 'da3', sky=sky)
+    outs = []
+    for fx in (F, 2 * F):
+        out = tmp_path / f'out_{fx}'
+        assert run(image_folder / 'img_1.png', '--model', model_dir, '--device', 'cpu', '--fx',
+                   fx, '--out', out, '--npy', '--no-color') == 0
+        outs.append((np.load(out / 'img_1_depth.npy'),
+                     cv2.imread(str(out / 'img_1_depth.png'), cv2.IMREAD_UNCHANGED)))
+    (d1, png1), (d2, _) = outs
+    ref = expected(load_model(model_dir, 'cpu'), frames[1], depth_encoding='16UC1')
+    np.testing.assert_array_equal(d1, ref.depth)
+    assert png1.tobytes() == bytes(ref.depth_data)
+    too_far = np.isposinf(d1)
+    assert too_far.any() == (sky == 'some') and not np.isnan(d1).any()
+    assert (png1[too_far] == 0).all() and (png1[~too_far] > 0).all()
+    np.testing.assert_array_equal(np.isposinf(d2), too_far)
+    np.testing.assert_allclose(d2[~too_far], 2.0 * d1[~too_far], rtol=1e-5)
+    if sky == 'some':
+        kept = tmp_path / 'kept'
+        assert run(image_folder / 'img_1.png', '--model', model_dir, '--device', 'cpu', '--fx',
+                   F, '--out', kept, '--npy', '--no-color', '--keep-sky') == 0
+        assert np.isfinite(np.load(kept / 'img_1_depth.npy')).all()
 
 
 # ------------------------------------------------------------------ video

@@ -303,7 +303,7 @@ def output_options(args, ply: bool, bag: bool) -> OutputOptions:
 
 def _run(args, source, description: str) -> int:
     model = load_model(args.model, args.device, args.precision,
-                       reference_focal=args.reference_focal)
+                       reference_focal=args.reference_focal, mask_sky=not args.keep_sky)
     processor = FrameProcessor(model)
     print(f'{PROG}: {description}')
     print(f'{PROG}: {model.describe()}')
