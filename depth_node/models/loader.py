@@ -156,6 +156,7 @@ def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
     instance = cls(net, processor, model_id=model, device=torch_device, dtype=dtype,
                    compile_net=compile_net)
     instance.reference_focal = reference_focal
+    instance.check_scale()
     instance.flip_tta = bool(flip_tta) and instance.supports_flip_tta
     if warmup:
         instance.warmup(*warmup)
