@@ -210,3 +210,44 @@ def test_auto_precision_is_fp16_on_cuda_for_every_family():
         assert resolve_dtype('auto', cuda, family) == torch.float16
         assert resolve_dtype('auto', torch.device('cpu'), family) == torch.float32
     assert resolve_dtype('bf16', cuda, 'depth_pro') == torch.bfloat16
+
+
+def test_depth_intrinsics_are_the_ones_the_depth_was_computed_with(dp_model):
+    from depth_node.geometry import Intrinsics
+    img = textured(120, 160, seed=6)
+    camera = Intrinsics(160, 120, 150.0, 156.0, 70.0, 62.0)
+    # The camera's fx gave the scale: depth belongs to the camera.
+    dp_model.predict(img, focal=(camera.fx, camera.fy))
+    assert dp_model.depth_intrinsics(camera, 160, 120) is camera
+    # focal_scaling:=false: the estimate gave the scale (ml-depth-pro DepthPro.infer with
+    # f_px=None: f_px = 0.5 W / tan(fov / 2)); the camera keeps its principal point and
+    # pixel aspect, fx becomes that f_px.
+    depth = dp_model.predict(img, focal=None)
+    f_px = 0.5 * 160 / math.tan(0.5 * math.radians(dp_model.last_fov_deg))
+    intr = dp_model.depth_intrinsics(camera, 160, 120)
+    assert intr.fx == pytest.approx(f_px, rel=1e-6)
+    assert intr.fy == pytest.approx(f_px * 156.0 / 150.0, rel=1e-6)
+    assert (intr.cx, intr.cy, intr.width, intr.height) == (70.0, 62.0, 160, 120)
+    np.testing.assert_allclose(dp_model.predict(img, focal=(intr.fx, intr.fy)), depth,
+                               rtol=1e-5)
+    # Without a camera (unusable camera_info): square pixels, centred principal point.
+    dp_model.predict(img, focal=None)
+    alone = dp_model.depth_intrinsics(None, 160, 120)
+    assert (alone.fx, alone.cx, alone.cy) == (pytest.approx(f_px, rel=1e-6), 79.5, 59.5)
+    assert alone.fy == alone.fx
+
+
+@pytest.mark.parametrize('fov', [-20.0, 0.0, 0.5, 175.0, 200.0, float('nan')])
+def test_implausible_field_of_view_is_refused(tmp_path, fov):
+    from tiny_models import make_depth_pro
+    model = load_model(make_depth_pro(tmp_path, fov_deg=fov), 'cpu', 'fp32')
+    img = textured(96, 128)
+    with pytest.raises(BadCameraInfoError, match='estimated field of view') as info:
+        model.predict(img, focal=None)
+    assert '\n' not in str(info.value) and 'camera_info' in str(info.value)
+    assert model.last_focal_source is None
+    with pytest.raises(BadCameraInfoError, match='estimated field of view'):
+        model.estimated_intrinsics(128, 96)
+    # A calibrated camera still works: the estimate is not used then.
+    depth = model.predict(img, focal=(100.0, 100.0))
+    assert np.isfinite(depth).all() and model.last_focal_source == FOCAL_FROM_CAMERA
