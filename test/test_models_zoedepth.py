@@ -357,3 +357,28 @@ def test_flip_tta_routes_the_mirror_image_on_its_own(zoe_dirs, reference_post):
     # (post-processing the mirrored pass alone and flipping back = flipping before resizing)
     torch.testing.assert_close(scaled, expected, rtol=1e-4, atol=1e-5)
 
+
+def test_readme_states_the_training_geometry():
+    # ZoeDepth's train and eval configs (zoedepth/models/*/config_*.json, utils/config.py)
+    # resize the whole image to img_size without keeping the aspect ratio and without
+    # padding: NYU 640x480 and KITTI crops 1216x352 -> 512x384 (ZoeD_N, ZoeD_NK), KITTI
+    # -> 768x384 (ZoeD_K, config_version kitti). evaluate.py runs model(images), unpadded.
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text(encoding='utf-8')
+    nyu = TRAINING_CAMERAS['nyu']
+    kitti = TRAINING_CAMERAS['kitti']
+    nyu_fx, nyu_fy = nyu.fx * 512 / 640, nyu.fy * 384 / 480
+    nk_fx, k_fy = kitti.fx * 512 / 1216, kitti.fy * 384 / 352
+    zk_fx = kitti.fx * 768 / 1216
+    figures = {
+        'nyu': (nyu_fx, nyu_fy, 0.5 * (nyu_fx + nyu_fy)),
+        'nk': (nk_fx, k_fy, 0.5 * (nk_fx + k_fy)),
+        'k': (zk_fx, k_fy, 0.5 * (zk_fx + k_fy)),
+    }
+    for fx, fy, mean in figures.values():
+        for value in (fx, fy, mean):
+            assert f'{value:.1f}' in readme, value
+    padded_nyu = reference_focal_for('nyu', HUB_PROCESSOR)
+    assert f'{padded_nyu:.1f}' in readme
+    assert f'{figures["nyu"][2] / padded_nyu:.2f}' == '1.18'
+    assert '1.18' in readme and '--fit-scale' in readme
