@@ -17,6 +17,7 @@ which the node follows there.
 import json
 import shutil
 
+import cv2
 from depth_node.errors import ModelLoadError, ParameterValueError, UnsupportedModelError
 from depth_node.models import load_model
 from depth_node.models.depth_anything import focal_at, network_size, REFERENCE_FOCALS
@@ -60,7 +61,6 @@ def reference_size(width, height, input_size=518, multiple=14):
 
 def reference_image2tensor(rgb, input_size=518):
     """Preprocess an RGB uint8 image as the reference does: ``1 x 3 x h x w`` float32."""
-    cv2 = pytest.importorskip('cv2')
     h, w = rgb.shape[:2]
     image = rgb / 255.0
     image = cv2.resize(image, reference_size(w, h, input_size), interpolation=cv2.INTER_CUBIC)
@@ -217,7 +217,7 @@ def test_training_focals_follow_the_reference_training_resize(width, height, f, 
 
 
 def test_indoor_and_outdoor_reference_focals(tmp_path):
-    from tiny_models import make_depth_anything
+    from depth_node.testing.tiny_models import make_depth_anything
     outdoor = load_model(make_depth_anything(tmp_path / 'out', max_depth=80), 'cpu')
     assert outdoor.default_reference_focal == pytest.approx(1003.3)
     indoor = load_model(make_depth_anything(tmp_path / 'in', max_depth=20), 'cpu')
@@ -225,7 +225,7 @@ def test_indoor_and_outdoor_reference_focals(tmp_path):
 
 
 def test_other_max_depth_needs_reference_focal(tmp_path):
-    from tiny_models import make_depth_anything
+    from depth_node.testing.tiny_models import make_depth_anything
     path = make_depth_anything(tmp_path / 'm10', max_depth=10)
     with pytest.raises(ModelLoadError, match='max_depth 10 m') as info:
         load_model(path, 'cpu')
@@ -247,7 +247,7 @@ def test_other_max_depth_needs_reference_focal(tmp_path):
 
 
 def test_relative_checkpoint_is_refused(tmp_path):
-    from tiny_models import make_depth_anything
+    from depth_node.testing.tiny_models import make_depth_anything
     path = make_depth_anything(tmp_path / 'rel', metric=False)
     with pytest.raises(UnsupportedModelError, match='relative-depth'):
         load_model(path, 'cpu')

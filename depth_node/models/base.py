@@ -142,16 +142,28 @@ class DepthModel:
     def check_scale(self) -> None:
         """Raise ModelLoadError if the metric scale cannot be set (called after loading)."""
 
-    def depth_intrinsics(self, camera: Optional[Intrinsics], width: int,
-                         height: int) -> Optional[Intrinsics]:
-        """
-        Return the intrinsics the latest depth map was computed with.
+    # ------------------------------------------------------------------ own camera estimate
+    @property
+    def estimates_camera(self) -> bool:
+        """Whether the network estimates its own camera (Depth Pro's field-of-view head)."""
+        return False
 
-        The cloud must be back-projected, and depth/camera_info published, with
-        these. For every family but Depth Pro this is ``camera``, the camera the
-        depth was scaled for (or published with, without focal scaling).
+    @property
+    def focal_estimated(self) -> bool:
+        """Whether the latest prediction's scale came from the network's own camera estimate."""
+        return False
+
+    def estimated_intrinsics(self, width: int, height: int,
+                             camera: Optional[Intrinsics] = None) -> Optional[Intrinsics]:
         """
-        return camera
+        Return the camera the network estimated for the latest frame, or None.
+
+        When :attr:`focal_estimated`, the latest depth belongs to this camera: the
+        cloud must be back-projected, and depth/camera_info published, with it.
+        ``camera`` is a valid calibration that was not used for the scale; a
+        family may keep what its estimate does not cover (principal point).
+        """
+        return None
 
     # ------------------------------------------------------------------ stages
     def upload(self, pixels: np.ndarray, rgb_order: Sequence[int] = (0, 1, 2)) -> torch.Tensor:

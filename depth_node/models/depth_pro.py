@@ -17,11 +17,12 @@ image given to it and ``f_px`` its horizontal focal length in pixels
 of view; here the camera's ``fx`` is used whenever it is given and valid (so
 depth is proportional to the fx it is given), and the estimate only otherwise.
 
-Depth computed from the estimate belongs to the estimated camera:
-:meth:`DepthProModel.depth_intrinsics` returns it (``fx`` = the estimated
-focal) for back-projection and depth/camera_info, and an implausible estimate
-(a field of view outside ``PLAUSIBLE_FOV_DEG``, NaN) is refused with a
-BadCameraInfoError instead of turning into depth.
+Depth computed from the estimate (``focal_estimated``) belongs to the
+estimated camera, :meth:`DepthProModel.estimated_intrinsics` (``fx`` = the
+estimated focal), which the frame path uses for back-projection and
+depth/camera_info; an implausible estimate (a field of view outside
+``PLAUSIBLE_FOV_DEG``, NaN) is refused with a BadCameraInfoError instead of
+turning into depth.
 """
 
 import math
@@ -78,6 +79,16 @@ class DepthProModel(DepthModel):
         return getattr(self.net, 'fov_model', None) is not None
 
     @property
+    def estimates_camera(self) -> bool:
+        """Whether a camera can be estimated: with the field-of-view head."""
+        return self.has_fov_head
+
+    @property
+    def focal_estimated(self) -> bool:
+        """Whether the latest f_px came from the estimated field of view."""
+        return self.last_focal_source == FOCAL_FROM_FOV
+
+    @property
     def last_focal_px(self) -> Optional[float]:
         """Return the f_px (pixels, input resolution) used for the latest frame."""
         value = self._last_focal_px
@@ -129,19 +140,6 @@ class DepthProModel(DepthModel):
             return Intrinsics(int(width), int(height), f, f * camera.fy / camera.fx,
                               camera.cx, camera.cy)
         return Intrinsics(int(width), int(height), f, f, (width - 1) / 2.0, (height - 1) / 2.0)
-
-    def depth_intrinsics(self, camera: Optional[Intrinsics], width: int,
-                         height: int) -> Optional[Intrinsics]:
-        """
-        Return the intrinsics the latest depth was computed with.
-
-        ``camera`` when its fx gave the scale; the estimated camera
-        (:meth:`estimated_intrinsics`, keeping ``camera``'s principal point) when
-        the field-of-view estimate did, e.g. with ``focal_scaling:=false``.
-        """
-        if self.last_focal_source == FOCAL_FROM_FOV:
-            return self.estimated_intrinsics(width, height, camera)
-        return camera
 
     # ------------------------------------------------------------------ stages
     def preprocess(self, image: torch.Tensor):

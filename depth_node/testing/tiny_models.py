@@ -141,8 +141,8 @@ def textured_image(height: int, width: int, seed: int = 0):
 
 
 if __name__ == '__main__':
-    # python test/tiny_models.py DIR [depth_anything|zoedepth|depth_pro]: a tiny random
-    # checkpoint for trying the tools offline (make demo MODEL=DIR); its depth is noise.
+    # python -m depth_node.testing.tiny_models DIR [depth_anything|zoedepth|depth_pro]: a tiny
+    # random checkpoint for trying the tools offline (make demo MODEL=DIR); its depth is noise.
     import sys
     makers = {'depth_anything': make_depth_anything, 'zoedepth': make_zoedepth,
               'depth_pro': make_depth_pro}
