@@ -1,7 +1,7 @@
 # Copyright 2026 depth_node contributors
 # SPDX-License-Identifier: Apache-2.0
 """
-The final depth resize shared by every family (``depth_node.models.base.resize_depth``).
+The resizes shared by the families: ``resize_depth`` (final) and ``resize_image`` (input).
 
 On the CPU it is ``cv2.resize`` (several times faster than torch's CPU kernels), on
 CUDA ``torch.nn.functional.interpolate``; both must give the same map. The
@@ -9,7 +9,7 @@ reference here is torch's ``interpolate(..., align_corners=False)``, as
 transformers' ``post_process_depth_estimation`` and ml-depth-pro call it.
 """
 
-from depth_node.models.base import resize_depth
+from depth_node.models.base import resize_depth, resize_image
 import numpy as np
 import pytest
 import torch
@@ -78,3 +78,18 @@ def test_cuda_resize_agrees_with_cpu():
     cuda = resize_depth(depth.cuda(), (720, 1280))
     assert cuda.device.type == 'cuda'
     assert (cuda.cpu() - cpu).abs().max().item() <= RELATIVE_BOUND * cpu.abs().max().item()
+
+
+@pytest.mark.parametrize('image,net', [((480, 640), (518, 686)), ((360, 640), (518, 924)),
+                                       ((1080, 1920), (518, 924)), ((61, 47), (518, 518))])
+def test_cpu_image_resize_agrees_with_torch(image, net):
+    # What runs on CUDA (torch bicubic, no antialias) against what runs on the CPU (OpenCV),
+    # on uniform noise in 0..1, the worst case: float rounding only.
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand((1, 3) + image, generator=gen)
+    ours = resize_image(x, net, 'bicubic')
+    ref = F.interpolate(x, size=net, mode='bicubic', align_corners=False)
+    assert ours.shape == ref.shape and ours.device.type == 'cpu'
+    assert (ours - ref).abs().max().item() <= 2.5e-4
+    meta = resize_image(torch.empty((1, 3) + image, device='meta'), net)
+    assert meta.device.type == 'meta' and tuple(meta.shape) == (1, 3) + net

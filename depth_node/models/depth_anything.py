@@ -9,8 +9,9 @@ and the metric fine-tuning datasets in DepthAnything/Depth-Anything-V2
 so that both sides are at least the processor's size (518) and multiples of 14
 (``Resize(keep_aspect_ratio=True, ensure_multiple_of=14,
 resize_method='lower_bound')``) with bicubic interpolation on the float image
-(``cv2.INTER_CUBIC``; torch's bicubic without antialiasing uses the same
-a = -0.75 kernel and edge handling), then normalise. transformers'
+(``cv2.INTER_CUBIC``: OpenCV itself on the CPU; on CUDA torch's bicubic
+without antialiasing, the same a = -0.75 kernel and edge handling), then
+normalise. transformers'
 ``DPTImageProcessor`` instead scales as little as possible (640x360 -> 518x294
 instead of 924x518) and resizes uint8 PIL images with antialiasing.
 
@@ -23,9 +24,8 @@ import math
 from typing import Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 
-from .base import DepthModel, Focal, RESAMPLE_MODES, resize_depth
+from .base import DepthModel, Focal, RESAMPLE_MODES, resize_depth, resize_image
 from ..errors import ModelLoadError, ParameterValueError
 
 #: Training focal length in pixels at the network input (mean of fx and fy), by the
@@ -124,10 +124,7 @@ class DepthAnythingModel(DepthModel):
         if p.get('do_rescale', True):
             x = x * float(p.get('rescale_factor', 1.0 / 255.0))
         net = self.net_size(h, w)
-        if net != (h, w):
-            mode = RESAMPLE_MODES.get(int(p.get('resample', 3)), 'bicubic')
-            x = F.interpolate(x, size=net, mode=mode,
-                              align_corners=None if mode == 'nearest' else False)
+        x = resize_image(x, net, RESAMPLE_MODES.get(int(p.get('resample', 3)), 'bicubic'))
         if p.get('do_normalize', True):
             x = (x - self._mean) / self._std
         return x.to(self.dtype), {'in_size': (h, w), 'net_size': net}
