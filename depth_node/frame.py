@@ -177,8 +177,9 @@ class FrameProcessor:
         focal = (intr.fx, intr.fy) if opts.focal_scaling else None
         depth = self.model.predict(pixels, rgb_order, focal=focal, timings=timings)
         if self.model.focal_estimated:
-            # Depth for the network's own camera (no focal given): back-project with it.
-            intr = self._estimated_camera(width, height)
+            # Depth for the network's own camera (no focal given): back-project with it
+            # (the valid calibration keeps what the estimate lacks: the principal point).
+            intr = self._estimated_camera(width, height, intr)
             info_fields = pinhole_camera_info(intr)
             self._note_estimated(events, 'focal_scaling is off')
         else:
@@ -208,8 +209,9 @@ class FrameProcessor:
                     'here with input_rectified:=false, or --rectify offline)'))
         return cam
 
-    def _estimated_camera(self, width: int, height: int) -> Intrinsics:
-        intr = self.model.estimated_intrinsics(width, height)
+    def _estimated_camera(self, width: int, height: int,
+                          camera: Optional[Intrinsics] = None) -> Intrinsics:
+        intr = self.model.estimated_intrinsics(width, height, camera=camera)
         if intr is None:
             raise BadCameraInfoError(f'{self.model.family} estimated no camera for this frame')
         check_camera(intr.fx, intr.fy, intr.cx, intr.cy, width, height,

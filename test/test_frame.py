@@ -154,7 +154,8 @@ def test_depth_pro_without_focal_scaling_publishes_the_camera_of_its_depth(dp_mo
 
 def test_an_implausible_estimated_camera_is_refused(dp_model, monkeypatch):
     monkeypatch.setattr(dp_model, 'estimated_intrinsics',
-                        lambda w, h: Intrinsics(w, h, -5.0, -5.0, (w - 1) / 2, (h - 1) / 2))
+                        lambda w, h, camera=None: Intrinsics(w, h, -5.0, -5.0, (w - 1) / 2,
+                                                             (h - 1) / 2))
     uncalibrated = camera_info_fields(W, H, (0.0,) * 9, p=(0.0,) * 12)
     with pytest.raises(BadCameraInfoError, match='the camera depth_pro estimated has no focal'):
         FrameProcessor(dp_model).process_pixels(textured_image(H, W), (0, 1, 2), uncalibrated,

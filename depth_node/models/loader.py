@@ -181,6 +181,7 @@ def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
 def _configure(instance: DepthModel, reference_focal: float, flip_tta: bool, mask_sky: bool,
                warmup: Optional[tuple]) -> DepthModel:
     instance.reference_focal = reference_focal
+    instance.check_scale()
     instance.flip_tta = bool(flip_tta) and instance.supports_flip_tta
     if hasattr(instance, 'mask_sky'):
         instance.mask_sky = bool(mask_sky)
