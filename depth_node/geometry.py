@@ -43,6 +43,24 @@ class Intrinsics:
         return Intrinsics(width, height, self.fx * sx, self.fy * sy,
                           (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5)
 
+    def decimated(self, n: int) -> 'Intrinsics':
+        """
+        Return the intrinsics of every ``n``-th pixel in u and v (pixels 0, n, 2n, ...).
+
+        As image_proc's crop_decimate (nearest neighbour: output size
+        ``width // n`` x ``height // n``, binning multiplied by ``n``, which
+        image_geometry turns into ``fx / n``, ``cx / n``) and resize with scale
+        ``1 / n`` (``fx * scale``, ``cx * scale``) do: pixel u' of the output is
+        pixel ``n u'`` of the input, so ``cx' = cx / n`` exactly.
+        """
+        n = int(n)
+        if n < 1:
+            raise ValueError(f'decimation must be >= 1; got {n}')
+        if n == 1:
+            return self
+        return Intrinsics(self.width // n, self.height // n, self.fx / n, self.fy / n,
+                          self.cx / n, self.cy / n)
+
     def k(self) -> Tuple[float, ...]:
         """Row-major 3x3 camera matrix."""
         return (self.fx, 0.0, self.cx, 0.0, self.fy, self.cy, 0.0, 0.0, 1.0)
@@ -222,3 +240,57 @@ def _pack_rgb_into(out: np.ndarray, pixels: np.ndarray, rgb_order: Sequence[int]
     raw[..., 13] = pixels[..., green]
     raw[..., 14] = pixels[..., red]
     raw[..., 15] = 0
+
+
+def decimate(image: np.ndarray, n: int) -> np.ndarray:
+    """
+    Return every ``n``-th pixel of ``image`` in u and v, as image_proc's crop_decimate.
+
+    A view (no copy) of ``height // n`` x ``width // n`` pixels: rows and columns
+    0, n, 2n, ...; trailing pixels that do not fill a whole step are dropped.
+    Nearest-neighbour on purpose: averaging would mix depths across edges.
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f'decimation must be >= 1; got {n}')
+    if n == 1:
+        return image
+    height, width = image.shape[:2]
+    return image[:height // n * n:n, :width // n * n:n]
+
+
+def decimated_camera_info_fields(fields: dict, n: int) -> dict:
+    """
+    Return CameraInfo fields (a dict as ``Camera.output_fields`` gives) for 1/``n`` size.
+
+    image_proc's resize with scale ``1 / n``: K's and P's fx, fy, cx, cy (and P's
+    Tx) times ``1 / n``, width, height and the ROI times ``1 / n`` and truncated
+    (here by integer division, which is what the truncation means, without
+    its floating-point rounding); D, R, binning and the distortion model are
+    unchanged (distortion acts on normalised coordinates). The result describes
+    :func:`decimate` of the image exactly, with :meth:`Intrinsics.decimated`'s
+    intrinsics. A ``roi`` given as a message is replaced by a new one of its type.
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f'decimation must be >= 1; got {n}')
+    out = dict(fields)
+    if n == 1:
+        return out
+    out['width'] = int(fields['width']) // n
+    out['height'] = int(fields['height']) // n
+    k = [float(v) for v in fields['k']]
+    for i in (0, 2, 4, 5):  # fx, cx, fy, cy
+        k[i] /= n
+    out['k'] = k
+    p = [float(v) for v in fields['p']]
+    for i in (0, 2, 3, 5, 6):  # fx, cx, Tx, fy, cy
+        p[i] /= n
+    out['p'] = p
+    roi = fields.get('roi')
+    if roi is not None:
+        out['roi'] = type(roi)(
+            x_offset=int(roi.x_offset) // n, y_offset=int(roi.y_offset) // n,
+            width=int(roi.width) // n, height=int(roi.height) // n,
+            do_rectify=bool(roi.do_rectify))
+    return out
