@@ -3,9 +3,13 @@
 """
 The node's parameters as one pure-Python table.
 
-The rclpy node declares exactly these (with a ``ParameterDescriptor`` each);
-``config/depth_node.yaml``, the launch file and README are checked against this
-table by the tests, so code, YAML and documentation cannot drift apart.
+The rclpy node declares exactly these (with the ``ParameterDescriptor`` of
+:func:`descriptor`); ``config/depth_node.yaml``, the launch file and README are
+checked against this table by the tests, so code, YAML and documentation cannot
+drift apart. Values are validated here, the same way whether they come from
+YAML, the command line or ``set_parameters``: :func:`check_parameter` (type,
+choices, range; a whole number is accepted for a double) and
+:func:`check_parameters` (rules between parameters).
 """
 
 from dataclasses import dataclass
@@ -182,6 +186,36 @@ PARAMETERS = (
 PARAMETERS_BY_NAME = {p.name: p for p in PARAMETERS}
 
 
+_TYPE_NAMES = {'string': 'a string', 'double': 'a number', 'integer': 'an integer',
+               'bool': 'true or false'}
+
+
+def descriptor(spec: ParameterSpec):
+    """
+    Return the rcl_interfaces ParameterDescriptor of one table entry.
+
+    Typing is dynamic: rclpy would refuse a whole number for a double (``-p
+    rate:=5``) with a type error before any callback runs, so types are checked
+    by :func:`check_parameter` instead, with a message that says what to pass.
+    Ranges, choices and read-only are declared for ``ros2 param describe``;
+    rclpy enforces the ranges and read-only itself.
+    """
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+    desc = ParameterDescriptor(name=spec.name, description=spec.description,
+                               read_only=spec.read_only, dynamic_typing=True)
+    if spec.choices:
+        desc.additional_constraints = 'one of: ' + ', '.join(spec.choices)
+    elif spec.type != 'string':
+        desc.additional_constraints = f'{_TYPE_NAMES[spec.type]}'
+    if spec.range is not None and spec.type == 'double':
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=float(spec.range[0]), to_value=float(spec.range[1]), step=0.0)]
+    if spec.range is not None and spec.type == 'integer':
+        desc.integer_range = [IntegerRange(
+            from_value=int(spec.range[0]), to_value=int(spec.range[1]), step=1)]
+    return desc
+
+
 def check_choice(name: str, value: str, choices: Tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices`` (``cuda:N`` matches ``cuda:<int>``)."""
     if value in choices:
@@ -194,22 +228,42 @@ def check_choice(name: str, value: str, choices: Tuple[str, ...]) -> str:
 
 def check_parameter(name: str, value: Any) -> Any:
     """
-    Validate one parameter value against the table; raise ParameterValueError.
+    Validate one parameter value against the table; return it (a double as float).
 
-    Used by the node's set-parameters callback, so values from YAML, the command
-    line and run-time ``set_parameters`` are checked the same way.
+    Raises ParameterValueError with a message that names the parameter, what it
+    takes and what was given. Unknown names pass unchanged (rclpy's own
+    ``qos_overrides.*``, ``use_sim_time``).
     """
     spec = PARAMETERS_BY_NAME.get(name)
     if spec is None:
         return value
-    if spec.choices is not None:
-        return check_choice(name, str(value), spec.choices)
-    if spec.type in ('double', 'integer'):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParameterValueError(f'{name} must be a number; got {value!r}')
-        if not math.isfinite(float(value)):
-            raise ParameterValueError(f'{name} must be finite; got {value!r}')
-        if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
-            raise ParameterValueError(
-                f'{name} must be within [{spec.range[0]}, {spec.range[1]}]; got {value!r}')
-    return value
+    wanted = _TYPE_NAMES[spec.type]
+    if spec.type == 'bool':
+        if not isinstance(value, bool):
+            raise ParameterValueError(f'{name} must be {wanted}; got {value!r}')
+        return value
+    if spec.type == 'string':
+        if not isinstance(value, str):
+            raise ParameterValueError(f'{name} must be {wanted}; got {value!r}')
+        if spec.choices is not None:
+            return check_choice(name, value, spec.choices)
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParameterValueError(f'{name} must be {wanted}; got {value!r}')
+    if spec.type == 'integer' and not isinstance(value, int):
+        raise ParameterValueError(f'{name} must be {wanted} (a whole number); got {value!r}')
+    if not math.isfinite(float(value)):
+        raise ParameterValueError(f'{name} must be finite; got {value!r}')
+    if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
+        raise ParameterValueError(
+            f'{name} must be within [{spec.range[0]:g}, {spec.range[1]:g}]; got {value!r}')
+    return float(value) if spec.type == 'double' else int(value)
+
+
+def check_parameters(values: dict) -> None:
+    """Raise ParameterValueError where parameters contradict each other (``values``: all)."""
+    low, high = values.get('min_depth', 0.0), values.get('max_depth', 0.0)
+    if high > 0.0 and low > high:
+        raise ParameterValueError(
+            f'min_depth ({low:g} m) is larger than max_depth ({high:g} m): the cloud would be '
+            'empty; lower min_depth or raise max_depth (0 = no limit)')

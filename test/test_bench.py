@@ -4,7 +4,7 @@
 
 import json
 
-from depth_node import bench
+from depth_node.offline import bench
 import pytest
 import torch
 
@@ -48,7 +48,7 @@ def test_bench_reports_every_stage(capsys, tmp_path, tiny_da_dir):
 
 @pytest.mark.parametrize('family', ['zoedepth', 'depth_pro'])
 def test_bench_runs_every_family_without_cloud(capsys, tmp_path, family):
-    from tiny_models import make_depth_pro, make_zoedepth
+    from depth_node.testing.tiny_models import make_depth_pro, make_zoedepth
     path = make_zoedepth(tmp_path) if family == 'zoedepth' else make_depth_pro(tmp_path)
     report, out = run_main(capsys, '--model', path, '--device', 'cpu', '--width', '96',
                            '--height', '64', '--frames', '2', '--warmup', '0', '--no-cloud',
@@ -75,9 +75,10 @@ def test_bench_refuses_batching_with_flip_tta(capsys):
 
 @pytest.mark.parametrize('family', ['depth_anything', 'zoedepth-nk', 'depth_pro'])
 def test_predict_batch_equals_one_at_a_time(tmp_path, family):
-    import numpy as np
     from depth_node.models import load_model
-    from tiny_models import make_depth_anything, make_depth_pro, make_zoedepth, textured_image
+    from depth_node.testing.tiny_models import (make_depth_anything, make_depth_pro, make_zoedepth,
+                                                textured_image)
+    import numpy as np
     path = {'depth_anything': lambda: make_depth_anything(tmp_path),
             'zoedepth-nk': lambda: make_zoedepth(tmp_path, heads='nyu-kitti'),
             'depth_pro': lambda: make_depth_pro(tmp_path)}[family]()

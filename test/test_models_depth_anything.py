@@ -103,7 +103,7 @@ def test_focal_scaling_uses_reference_at_network_resolution(tiny_da_model):
 
 
 def test_indoor_and_outdoor_reference_focals(tmp_path):
-    from tiny_models import make_depth_anything
+    from depth_node.testing.tiny_models import make_depth_anything
     outdoor = load_model(make_depth_anything(tmp_path / 'out', max_depth=80), 'cpu')
     assert outdoor.default_reference_focal == pytest.approx(1003.3)
     indoor = load_model(make_depth_anything(tmp_path / 'in', max_depth=20), 'cpu')
@@ -111,7 +111,7 @@ def test_indoor_and_outdoor_reference_focals(tmp_path):
 
 
 def test_relative_checkpoint_is_refused(tmp_path):
-    from tiny_models import make_depth_anything
+    from depth_node.testing.tiny_models import make_depth_anything
     path = make_depth_anything(tmp_path / 'rel', metric=False)
     with pytest.raises(UnsupportedModelError, match='relative-depth'):
         load_model(path, 'cpu')

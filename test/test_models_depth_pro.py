@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 
 def textured(h, w, seed=0):
-    from tiny_models import textured_image
+    from depth_node.testing.tiny_models import textured_image
     return textured_image(h, w, seed)
 
 
@@ -67,7 +67,7 @@ class ProcessorConfig:
 
 @pytest.fixture(scope='module')
 def dp_dir(tmp_path_factory):
-    from tiny_models import make_depth_pro
+    from depth_node.testing.tiny_models import make_depth_pro
     return make_depth_pro(tmp_path_factory.mktemp('tiny_dp'))
 
 
@@ -187,7 +187,7 @@ def test_estimated_intrinsics_for_unusable_camera_info(dp_model):
 
 
 def test_checkpoint_without_fov_head_needs_intrinsics(tmp_path):
-    from tiny_models import make_depth_pro
+    from depth_node.testing.tiny_models import make_depth_pro
     model = load_model(make_depth_pro(tmp_path, use_fov_model=False), 'cpu',
                        warmup=(64, 48))
     assert not model.has_fov_head

@@ -60,7 +60,7 @@ def reference_post(monkeypatch):
 @pytest.fixture(scope='module')
 def zoe_dirs(tmp_path_factory):
     """Tiny checkpoints shaped like the three hub models."""
-    from tiny_models import make_zoedepth
+    from depth_node.testing.tiny_models import make_zoedepth
     root = tmp_path_factory.mktemp('tiny_zoe')
     return {heads: make_zoedepth(root / heads, heads=heads)
             for heads in ('nyu', 'kitti', 'nyu-kitti')}
@@ -72,7 +72,7 @@ def zoe_nyu(zoe_dirs):
 
 
 def textured(h, w, seed=0):
-    from tiny_models import textured_image
+    from depth_node.testing.tiny_models import textured_image
     return textured_image(h, w, seed)
 
 
@@ -89,8 +89,8 @@ def test_preprocess_matches_transformers_pil_processor(zoe_nyu, zoe_dirs, hw):
 
 
 def test_network_size_matches_transformers_for_hub_config():
-    from transformers.models.zoedepth.image_processing_pil_zoedepth import (
-        get_resize_output_image_size)
+    from transformers.models.zoedepth.image_processing_pil_zoedepth import \
+        get_resize_output_image_size
     for h, w in [(480, 640), (720, 1280), (352, 1216), (376, 1241), (1080, 1920), (300, 301)]:
         pad, padded, net = network_geometry(h, w, HUB_PROCESSOR)
         assert pad == (int(np.sqrt(h / 2) * 3), int(np.sqrt(w / 2) * 3))

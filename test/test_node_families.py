@@ -3,13 +3,10 @@
 """Every model family end to end through the node: depth, camera_info and points."""
 
 from depth_node.conversions import cloud_to_structured, image_fields_to_depth
+from depth_node.testing.ros_harness import Harness, make_image, make_info
+from depth_node.testing.tiny_models import make_depth_pro, make_zoedepth, textured_image
 import numpy as np
 import pytest
-
-pytest.importorskip('rclpy')
-
-from ros_harness import Harness, make_image, make_info  # noqa: E402
-from tiny_models import make_depth_pro, make_zoedepth, textured_image  # noqa: E402
 
 W, H = 96, 72
 

@@ -14,16 +14,16 @@ from pathlib import Path
 import shutil
 
 import cv2
+from depth_node.camera import CameraCache, pinhole_camera_info
 from depth_node.conversions import depth_to_image_fields
+from depth_node.frame import FrameProcessor, OutputOptions
 from depth_node.geometry import Intrinsics
 from depth_node.models import load_model
-from depth_node.offline_io import bag_typestore
-from depth_node.pipeline import DepthPipeline, OutputOptions
-from depth_node.ply import read_ply
-from depth_node.rectify import CameraCache
-import depth_node.run
-from depth_node.run import main
-from depth_node.synthetic import render, sample_trajectory
+from depth_node.offline.bag import bag_typestore
+from depth_node.offline.ply import read_ply
+import depth_node.offline.run
+from depth_node.offline.run import main
+from depth_node.testing.synthetic import render, sample_trajectory
 import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
@@ -73,8 +73,9 @@ def image_folder(tmp_path, frames):
 
 
 def expected(model, rgb, order=(0, 1, 2), **options):
-    """Return the node pipeline's FrameResult for one frame."""
-    return DepthPipeline(model).process(rgb, order, INTR, OutputOptions(**options))
+    """Return the node's FrameOutput for one frame."""
+    return FrameProcessor(model).process_pixels(rgb, order, pinhole_camera_info(INTR),
+                                                OutputOptions(**options))
 
 
 def run(*args) -> int:
@@ -186,13 +187,13 @@ def test_images_to_a_new_bag(image_folder, tmp_path, tiny_dir, tiny_model, frame
 def test_progress_bar_shows_frames_per_second(image_folder, tmp_path, tiny_dir, monkeypatch):
     """On a terminal the bar shows done/total, frames/s and the ETA (here forced on)."""
     stream = io.StringIO()
-    real = depth_node.run.tqdm
+    real = depth_node.offline.run.tqdm
 
     def on_a_terminal(*args, **kwargs):
         kwargs.update(disable=False, file=stream, ncols=100, dynamic_ncols=False)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(depth_node.run, 'tqdm', on_a_terminal)
+    monkeypatch.setattr(depth_node.offline.run, 'tqdm', on_a_terminal)
     assert main([str(image_folder), '--model', tiny_dir, '--device', 'cpu', '--out',
                  str(tmp_path / 'o'), '--no-color']) == 0
     final = stream.getvalue().replace('\r', '\n').strip().splitlines()[-1]
@@ -329,7 +330,7 @@ def test_rectify_undistorts_like_the_node(tmp_path, frames, tiny_dir, tiny_model
     write_input_bag(src, frames[:1], d=distortion)
     # Without --rectify the image is used as it is, with a note.
     assert run(src, '--model', tiny_dir, '--device', 'cpu', '--out', tmp_path / 'raw') == 0
-    assert 'pass --rectify' in capsys.readouterr().err
+    assert '--rectify offline' in capsys.readouterr().err
     dst = tmp_path / 'out'
     assert run(src, '--model', tiny_dir, '--device', 'cpu', '--out-bag', dst, '--rectify') == 0
     out = read_bag(dst)
@@ -345,10 +346,10 @@ def test_rectify_undistorts_like_the_node(tmp_path, frames, tiny_dir, tiny_model
     cam = CameraCache().get(info_in, rectify=True)
     bgr = np.ascontiguousarray(frames[0][:, :, ::-1])
     rect = cam.undistorter.rectify(bgr)
-    pipeline = DepthPipeline(tiny_model)
-    ref = pipeline.depth(rect, (2, 1, 0), INTR)
+    ref = tiny_model.predict(rect, (2, 1, 0), focal=(INTR.fx, INTR.fy))
     ref = np.where(cam.undistorter.valid, ref, np.float32(np.nan))
-    result = pipeline.encode(ref, rect, (2, 1, 0), INTR, OutputOptions(), {})
+    result = FrameProcessor(tiny_model).encode(rect, (2, 1, 0), ref, INTR, cam.output_info,
+                                               OutputOptions(), {})
     assert depth.data.tobytes() == bytes(result.depth_data)
     assert cloud.data.tobytes() == bytes(result.cloud.data)
     assert not cam.undistorter.valid.all()

@@ -5,7 +5,7 @@ Long soak of the real node, for a GPU machine: memory, GPU memory, rates, backlo
 
 Runs :class:`depth_node.node.DepthNode` in-process (``rclpy.spin``'s
 single-threaded executor) next to a feeder that publishes rendered frames
-(:mod:`depth_node.synthetic`) with their camera_info at ``--rate-in`` Hz for
+(:mod:`depth_node.testing.synthetic`) with their camera_info at ``--rate-in`` Hz for
 ``--minutes``, and a sink subscribed to every output. Every ``--sample-s``
 seconds it records the process RSS, CUDA memory and the node's counters;
 at the end it prints one JSON summary and exits 1 when RSS or GPU memory grew
@@ -73,7 +73,7 @@ def _cuda_mb(device):
 
 def _frames(width, height, n=8):
     """Render ``n`` frames of the sample trajectory at ``width`` x ``height``."""
-    from depth_node import synthetic
+    from depth_node.testing import synthetic
     f = 525.0 * width / 640.0
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     rgbs = [synthetic.render(width, height, f, f, cx, cy, pose)[0]
@@ -120,7 +120,8 @@ def soak(args, context):
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
     from depth_node.node import DepthNode
-    from depth_node.soak import MemoryTracker, rss_bytes
+    from depth_node.diagnostics import rss_bytes
+    from depth_node.testing.soak import MemoryTracker
 
     reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                           reliability=ReliabilityPolicy.RELIABLE)

@@ -127,6 +127,21 @@ class DepthModel:
     def reference_focal(self, value: float) -> None:
         self._reference_focal_override = float(value or 0.0)
 
+    # ------------------------------------------------------------------ own camera estimate
+    @property
+    def estimates_camera(self) -> bool:
+        """Whether the network estimates its own camera (Depth Pro's field-of-view head)."""
+        return False
+
+    @property
+    def focal_estimated(self) -> bool:
+        """Whether the latest prediction's scale came from the network's own camera estimate."""
+        return False
+
+    def estimated_intrinsics(self, width: int, height: int):
+        """Return the camera the network estimated for the latest frame, or None."""
+        return None
+
     # ------------------------------------------------------------------ stages
     def upload(self, pixels: np.ndarray, rgb_order: Sequence[int] = (0, 1, 2)) -> torch.Tensor:
         """

@@ -68,6 +68,16 @@ class DepthProModel(DepthModel):
         return getattr(self.net, 'fov_model', None) is not None
 
     @property
+    def estimates_camera(self) -> bool:
+        """Whether a camera can be estimated: with the field-of-view head."""
+        return self.has_fov_head
+
+    @property
+    def focal_estimated(self) -> bool:
+        """Whether the latest f_px came from the estimated field of view."""
+        return self.last_focal_source == FOCAL_FROM_FOV
+
+    @property
     def last_focal_px(self) -> Optional[float]:
         """Return the f_px (pixels, input resolution) used for the latest frame."""
         value = self._last_focal_px
