@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The per-frame colourised depth (``depth/colored``, bgr8) against ``colorize_depth``."""
 
-from depth_node import synthetic
+from depth_node.testing import synthetic
 from depth_node.visualize import colorize_depth, colorize_depth_bgr, depth_range
 import numpy as np
 import pytest

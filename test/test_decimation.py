@@ -14,11 +14,12 @@ camera_info, and both are written out here as the reference:
   P's Tx multiplied by the scale, width, height and ROI multiplied and truncated.
 """
 
+from dataclasses import asdict
 from types import SimpleNamespace
 
-from depth_node import synthetic
-from depth_node.geometry import (backproject, decimate, decimated_camera_info_fields,
-                                 Intrinsics, intrinsics_from_camera_info)
+from depth_node.camera import CameraInfoFields, decimated_camera_info_fields, RegionOfInterest
+from depth_node.geometry import backproject, decimate, Intrinsics, intrinsics_from_camera_info
+from depth_node.testing import synthetic
 import numpy as np
 import pytest
 
@@ -33,27 +34,34 @@ class Roi:
 
 def info_fields(width=641, height=481, fx=525.3, fy=523.9, cx=318.7, cy=241.2, tx=-12.5,
                 binning=(0, 0), roi=None):
-    return {
-        'width': width, 'height': height, 'distortion_model': 'plumb_bob',
-        'd': [0.1, -0.2, 0.001, 0.002, 0.05],
-        'k': [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
-        'r': [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-        'p': [fx, 0.0, cx, tx, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
-        'binning_x': binning[0], 'binning_y': binning[1], 'roi': roi or Roi()}
+    """Return the CameraInfoFields of a calibrated camera (D non-zero, P with a Tx)."""
+    return CameraInfoFields(
+        width, height, 'plumb_bob', (0.1, -0.2, 0.001, 0.002, 0.05),
+        (fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0),
+        (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+        (fx, 0.0, cx, tx, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0),
+        binning[0], binning[1], roi or RegionOfInterest())
+
+
+def as_dict(fields):
+    """Return a CameraInfoFields as the dict the image_proc references below work on."""
+    out = asdict(fields)
+    out['roi'] = Roi(**out['roi'])
+    return out
 
 
 def image_proc_resize(fields, scale):
     """image_proc's ResizeNode::imageCb with use_scale: the CameraInfo part."""
-    out = dict(fields)
-    out['height'] = int(fields['height'] * scale)
-    out['width'] = int(fields['width'] * scale)
-    k, p = list(fields['k']), list(fields['p'])
+    out = as_dict(fields)
+    out['height'] = int(out['height'] * scale)
+    out['width'] = int(out['width'] * scale)
+    k, p = list(out['k']), list(out['p'])
     for i in (0, 2, 4, 5):
         k[i] = k[i] * scale
     for i in (0, 2, 3, 5, 6):
         p[i] = p[i] * scale
     out['k'], out['p'] = k, p
-    roi = fields['roi']
+    roi = out['roi']
     out['roi'] = Roi(int(roi.x_offset * scale), int(roi.y_offset * scale),
                      int(roi.height * scale), int(roi.width * scale), roi.do_rectify)
     return out
@@ -61,14 +69,14 @@ def image_proc_resize(fields, scale):
 
 def image_proc_crop_decimate(fields, n):
     """image_proc's CropDecimateNode::imageCb without crop: the CameraInfo part."""
-    out = dict(fields)
-    bx, by = max(fields['binning_x'], 1), max(fields['binning_y'], 1)
+    out = as_dict(fields)
+    bx, by = max(out['binning_x'], 1), max(out['binning_y'], 1)
     out['binning_x'], out['binning_y'] = bx * n, by * n
     return out
 
 
 def as_msg(fields):
-    return SimpleNamespace(**fields)
+    return SimpleNamespace(**(fields if isinstance(fields, dict) else as_dict(fields)))
 
 
 @pytest.mark.parametrize('n', [1, 2, 3, 4, 7])
@@ -86,17 +94,18 @@ def test_decimated_intrinsics_match_both_image_proc_nodes(n):
 
 @pytest.mark.parametrize('n', [2, 3, 4])
 def test_camera_info_fields_are_image_proc_resize(n):
-    roi = Roi(x_offset=40, y_offset=24, width=400, height=300, do_rectify=True)
+    roi = RegionOfInterest(x_offset=40, y_offset=24, width=400, height=300, do_rectify=True)
     fields = info_fields(width=640, height=480, roi=roi, binning=(0, 0))
-    ours = decimated_camera_info_fields(fields, n)
+    ours = as_dict(decimated_camera_info_fields(fields, n))
     reference = image_proc_resize(fields, 1.0 / n)
-    for name in ('width', 'height', 'distortion_model', 'd', 'r', 'binning_x', 'binning_y'):
+    for name in ('width', 'height', 'distortion_model', 'binning_x', 'binning_y'):
         assert ours[name] == reference[name], name
+    for name in ('d', 'r'):
+        assert list(ours[name]) == list(reference[name]), name
     np.testing.assert_allclose(ours['k'], reference['k'], rtol=1e-12)
     np.testing.assert_allclose(ours['p'], reference['p'], rtol=1e-12)
-    assert isinstance(ours['roi'], Roi)
     assert vars(ours['roi']) == vars(reference['roi'])
-    assert fields['k'][0] == 525.3 and fields['roi'] is roi  # the input is left alone
+    assert fields.k[0] == 525.3 and fields.roi is roi  # the input is left alone
 
 
 @pytest.mark.parametrize('n', [1, 2, 3, 5])
@@ -145,10 +154,13 @@ def test_bad_factor_is_refused(n):
         decimated_camera_info_fields(info_fields(), n)
 
 
-def test_roi_message_type_is_kept():
+def test_fields_of_a_message_decimate_like_the_message():
     msg = pytest.importorskip('sensor_msgs.msg')
-    roi = msg.RegionOfInterest(x_offset=8, y_offset=4, width=320, height=240, do_rectify=True)
-    out = decimated_camera_info_fields(info_fields(roi=roi), 2)
-    assert isinstance(out['roi'], msg.RegionOfInterest)
-    assert (out['roi'].x_offset, out['roi'].y_offset, out['roi'].width, out['roi'].height,
-            out['roi'].do_rectify) == (4, 2, 160, 120, True)
+    info = msg.CameraInfo(width=640, height=480, k=[500.0, 0, 320, 0, 500, 240, 0, 0, 1],
+                          p=[500.0, 0, 320, 0, 0, 500, 240, 0, 0, 0, 1, 0])
+    info.roi = msg.RegionOfInterest(x_offset=8, y_offset=4, width=320, height=240,
+                                    do_rectify=True)
+    out = decimated_camera_info_fields(CameraInfoFields.of(info), 2)
+    assert (out.width, out.height, out.k[0], out.p[2]) == (320, 240, 250.0, 160.0)
+    assert out.roi == RegionOfInterest(4, 2, 120, 160, True)
+    assert decimated_camera_info_fields(out, 1) is out

@@ -20,9 +20,9 @@ Requirements (issue 10): at least 90 % of the points between surfaces removed, a
 import math
 
 import cv2
-from depth_node import synthetic
 from depth_node.filters import DEFAULT_MIN_ANGLE, EdgeFilter, EdgeThresholds
 from depth_node.geometry import backproject, Intrinsics
+from depth_node.testing import synthetic
 import numpy as np
 import pytest
 

@@ -15,10 +15,10 @@ limits is ``+inf`` (all beyond ``range_max``) or ``-inf`` (something closer than
 import math
 from types import SimpleNamespace
 
-from depth_node import synthetic
 from depth_node.geometry import Intrinsics, intrinsics_from_camera_info
 from depth_node.scan import (body_frame_id, OPTICAL_IN_BODY_QUATERNION, OPTICAL_IN_BODY_RPY,
                              ScanBuilder)
+from depth_node.testing import synthetic
 import numpy as np
 import pytest
 

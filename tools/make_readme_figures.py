@@ -8,7 +8,7 @@ NNConv5, Wofk et al., ICRA 2019, trained on NYU Depth v2, MIT licence), int8 TFL
 the CPU through ``ai-edge-litert``. It is not one of depth_node's model families (the
 seed checkpoints cannot be downloaded here); it stands in for one to show what
 depth_node's own code makes of a real prediction. Input: a frame of the bundled sample
-stream (``depth_node/sample``, rendered by ``depth_node/synthetic.py``), resized to the
+stream (``depth_node/sample``, rendered by ``depth_node/testing/synthetic.py``), resized to the
 network's 224 x 224. The int8 network outputs depth in steps of 7 cm; a 5 x 5 box filter
 at 224 x 224 smooths those steps (as a float network's output would be) before the depth
 is resized back to 640 x 480 (bilinear). Everything after that is depth_node's code:
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from depth_node.filters import EdgeFilter  # noqa: E402, I100
 from depth_node.geometry import backproject, Intrinsics  # noqa: E402
-from depth_node.synthetic import Pose, SAMPLE_CAMERA  # noqa: E402
+from depth_node.testing.synthetic import Pose, SAMPLE_CAMERA  # noqa: E402
 from depth_node.visualize import colorize_depth_bgr, side_by_side  # noqa: E402
 
 SAMPLE = ROOT / 'depth_node' / 'sample'
