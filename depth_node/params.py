@@ -152,7 +152,8 @@ PARAMETERS = (
         'depth as predicted.'),
     ParameterSpec(
         'publish_scan', 'bool', False,
-        'Publish a sensor_msgs/LaserScan on scan (depthimage_to_laserscan semantics).'),
+        'Publish a sensor_msgs/LaserScan on scan (depthimage_to_laserscan semantics).',
+        read_only=True),
     ParameterSpec(
         'scan.frame_id', 'string', '',
         "Frame of the scan (x forward, z up); '' = the image's optical frame with "
@@ -267,3 +268,12 @@ def check_parameters(values: dict) -> None:
         raise ParameterValueError(
             f'min_depth ({low:g} m) is larger than max_depth ({high:g} m): the cloud would be '
             'empty; lower min_depth or raise max_depth (0 = no limit)')
+    low, high = values.get('scan.range_min', 0.0), values.get('scan.range_max', 1.0)
+    if not low < high:
+        raise ParameterValueError(
+            f'scan.range_min ({low:g} m) must be smaller than scan.range_max ({high:g} m)')
+    low, high = values.get('colored.min_depth', 0.0), values.get('colored.max_depth', 0.0)
+    if low > 0.0 and high > 0.0 and not low < high:
+        raise ParameterValueError(
+            f'colored.min_depth ({low:g} m) must be smaller than colored.max_depth '
+            f'({high:g} m) (0 = automatic)')

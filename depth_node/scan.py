@@ -67,6 +67,17 @@ def body_frame_id(optical_frame_id: str) -> Optional[str]:
     return None
 
 
+def scan_frame_id(configured: str, image_frame_id: str) -> Optional[str]:
+    """
+    Return the frame of a scan of images in ``image_frame_id``, or None when unknown.
+
+    ``configured`` (the ``scan.frame_id`` parameter) when set, else
+    :func:`body_frame_id` of the image's optical frame.
+    """
+    configured = str(configured).strip()
+    return configured if configured else body_frame_id(str(image_frame_id))
+
+
 @dataclass
 class ScanData:
     """The fields of a sensor_msgs/LaserScan besides the header."""

@@ -139,16 +139,23 @@ def colorize_depth_bgr(depth_m: np.ndarray, vmin: float = 0.0, vmax: float = 0.0
     topic (``bgr8``): the same Turbo colours (near red, far blue, invalid black)
     for the same range, in BGR order. ``vmin``/``vmax`` > 0 fix the range (metres);
     0 takes that bound from the 2nd/98th percentile of the valid depths, sampled
-    on every :data:`AUTO_RANGE_STEP`-th pixel to stay cheap.
+    on every :data:`AUTO_RANGE_STEP`-th pixel to stay cheap. Only two fixed
+    bounds with ``vmax <= vmin`` are refused (ValueError).
     """
     depth = np.asarray(depth_m, dtype=np.float32)
     if depth.ndim != 2:
         raise ValueError(f'depth must be H x W, got shape {depth.shape}')
-    if not (vmin > 0.0 and vmax > 0.0):
+    fixed_min, fixed_max = vmin > 0.0, vmax > 0.0
+    if not (fixed_min and fixed_max):
         step = AUTO_RANGE_STEP
         auto_min, auto_max = depth_range(depth[step // 2::step, step // 2::step])
-        vmin = vmin if vmin > 0.0 else auto_min
-        vmax = vmax if vmax > 0.0 else auto_max
+        vmin = vmin if fixed_min else auto_min
+        vmax = vmax if fixed_max else auto_max
+        # One bound fixed beyond the frame's other one: a narrow range at the fixed one.
+        if fixed_min and not vmax > vmin:
+            vmax = vmin * 1.01 + 1e-6
+        elif fixed_max and not vmax > vmin:
+            vmin = vmax * 0.99
     if not vmax > vmin:
         raise ValueError(f'vmax ({vmax}) must be greater than vmin ({vmin})')
     with np.errstate(invalid='ignore'):
