@@ -26,9 +26,8 @@ NAV2_FILE = REPO / 'config' / 'nav2_costmap_example.yaml'
 
 #: The node's input image; the launch file gives rviz2 the same remapping as the node.
 INPUT_TOPICS = {'image'}
-#: Outputs of issue 10 not created by node.py yet: they are wired in once the frame-path
-#: redesign (issue 9) has landed. Remove from here when node.py publishes them.
-PENDING_OUTPUTS = {'scan', 'depth/colored'}
+#: Outputs not created by node.py yet (none now; kept for outputs wired in later).
+PENDING_OUTPUTS = set()
 
 
 def node_published_topics():
