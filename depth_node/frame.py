@@ -327,7 +327,7 @@ class FrameProcessor:
         clean = depth
         if flying:
             clean = depth.copy()
-            clean[mask] = np.nan
+            np.copyto(clean, np.float32(np.nan), where=mask)
         timings['edge_filter'] = (time.perf_counter() - t0) * 1000.0
         return (clean if opts.edge_filter_depth else depth), clean, flying
 

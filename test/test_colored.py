@@ -47,6 +47,15 @@ def test_auto_range_samples_the_frame(depth):
     assert vmin == pytest.approx(full[0], rel=0.05) and vmax == pytest.approx(full[1], rel=0.05)
 
 
+def test_one_fixed_bound_beyond_the_frame_clamps(depth):
+    valid = np.isfinite(depth) & (depth > 0)
+    near = colorize_depth_bgr(np.full((1, 1), 0.1, np.float32), 1.0, 5.0)[0, 0]
+    far = colorize_depth_bgr(np.full((1, 1), 9.0, np.float32), 1.0, 5.0)[0, 0]
+    # Red from 900 m on: everything is nearer, all red; blue up to 1 cm: all blue.
+    assert (colorize_depth_bgr(depth, 900.0, 0.0)[valid] == near).all()
+    assert (colorize_depth_bgr(depth, 0.0, 0.01)[valid] == far).all()
+
+
 def test_all_invalid_frame_is_black():
     bgr = colorize_depth_bgr(np.full((4, 6), np.nan, np.float32))
     assert bgr.shape == (4, 6, 3) and not bgr.any()

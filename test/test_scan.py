@@ -218,3 +218,49 @@ def test_optical_frame_rotation_is_rep_103():
     np.testing.assert_allclose(_rotation_from_rpy(*OPTICAL_IN_BODY_RPY), expected, atol=1e-12)
     np.testing.assert_allclose(
         _rotation_from_quaternion(*OPTICAL_IN_BODY_QUATERNION), expected, atol=1e-12)
+
+
+# --- the LaserScan and colourised depth messages (rclpy and rosbags) -----------------------
+
+def _scan():
+    intr = Intrinsics(8, 4, 4.0, 4.0, 3.5, 1.5)
+    depth = np.full((4, 8), 2.0, np.float32)
+    depth[:, 0] = np.nan
+    depth[:, 1] = 50.0
+    return ScanBuilder().build(depth, intr, range_max=10.0, scan_time=0.1)
+
+
+def test_laser_scan_message_rclpy():
+    from depth_node import messages
+    types = messages.rclpy_types()
+    scan = _scan()
+    msg = messages.laser_scan(types, messages.header(types, 3_000_000_007, 'camera_frame'), scan)
+    assert msg.header.frame_id == 'camera_frame'
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (3, 7)
+    assert msg.angle_min == pytest.approx(scan.angle_min)
+    assert msg.angle_increment == pytest.approx(scan.angle_increment)
+    assert (msg.range_min, msg.range_max, msg.scan_time) == pytest.approx((0.45, 10.0, 0.1))
+    ranges = np.asarray(msg.ranges, np.float32)
+    np.testing.assert_array_equal(ranges, scan.ranges)
+    assert np.isinf(ranges).any() and np.isnan(ranges).any()  # REP 117 values survive
+    assert len(msg.intensities) == 0
+
+
+def test_laser_scan_and_colored_messages_rosbags_round_trip():
+    from depth_node import messages
+    from depth_node.offline.bag import bag_typestore
+    store = bag_typestore()
+    types = messages.rosbags_types(store)
+    scan = _scan()
+    header = messages.header(types, 5, 'camera_frame')
+    raw = store.serialize_cdr(messages.laser_scan(types, header, scan),
+                              'sensor_msgs/msg/LaserScan')
+    back = store.deserialize_cdr(raw, 'sensor_msgs/msg/LaserScan')
+    np.testing.assert_array_equal(back.ranges, scan.ranges)
+    assert back.header.frame_id == 'camera_frame'
+    colored = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    image = store.deserialize_cdr(
+        store.serialize_cdr(messages.colored_image(types, header, colored),
+                            'sensor_msgs/msg/Image'), 'sensor_msgs/msg/Image')
+    assert (image.encoding, image.height, image.width, image.step) == ('bgr8', 4, 6, 18)
+    np.testing.assert_array_equal(np.asarray(image.data).reshape(4, 6, 3), colored)
