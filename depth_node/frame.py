@@ -13,7 +13,11 @@ Without rclpy. :class:`FrameProcessor` is what the node, ``depth_node_run``,
    when the model estimates its own camera (Depth Pro's field of view) and the
    camera_info is unusable or not used for the scale, depth for the estimated
    camera, which is then also the camera of the cloud and of depth/camera_info,
-4. the payloads: the depth image (32FC1 or 16UC1) and the cloud.
+4. the outputs, in small steps: decimation to 1/N (``output_decimation``), the
+   edge (flying-pixel) filter, the depth image (32FC1 or 16UC1; filtered only
+   when asked), the cloud and the scan of the filtered depth, and the
+   colourised depth (only when asked: the node asks while ``depth/colored``
+   has subscribers).
 
 Errors are typed (:mod:`depth_node.errors`); the caller drops the frame.
 """
@@ -24,12 +28,17 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .camera import Camera, CameraCache, CameraInfoFields, pinhole_camera_info
+from .camera import (Camera, CameraCache, CameraInfoFields, decimated_camera_info_fields,
+                     pinhole_camera_info)
 from .compressed import decode_compressed
 from .conversions import depth_to_image_fields, image_to_array
 from .errors import BadCameraInfoError, BadImageError, InvalidDepthError, NoCameraInfoError
-from .geometry import check_camera, check_image_size, CloudBuilder, CloudData, Intrinsics
+from .filters import DEFAULT_MIN_ANGLE, EdgeFilter
+from .geometry import (check_camera, check_image_size, CloudBuilder, CloudData, decimate,
+                       Intrinsics)
+from .scan import DEFAULT_RANGE_MAX, DEFAULT_RANGE_MIN, ScanBuilder, ScanData
 from .stream import Event, StreamMonitor
+from .visualize import colorize_depth_bgr
 
 #: Timing keys of the model's own stages (upload to download).
 MODEL_STAGES = ('upload', 'preprocess', 'network', 'postprocess')
@@ -53,17 +62,47 @@ class OutputOptions:
     points_organized: bool = True
     min_depth: float = 0.0
     max_depth: float = 0.0
+    #: Outputs for every Nth pixel in u and v (``output_decimation``).
+    decimation: int = 1
+    #: Flying pixels invalid in the cloud and the scan (``edge_filter.*``) ...
+    edge_filter: bool = True
+    edge_min_angle: float = DEFAULT_MIN_ANGLE
+    #: ... and in the depth image too.
+    edge_filter_depth: bool = False
+    #: The LaserScan (``publish_scan``, ``scan.*``).
+    scan: bool = False
+    scan_height: int = 1
+    scan_range_min: float = DEFAULT_RANGE_MIN
+    scan_range_max: float = DEFAULT_RANGE_MAX
+    #: The colourised depth (``depth/colored``; ``colored.*``, 0 = automatic).
+    colored: bool = False
+    colored_min_depth: float = 0.0
+    colored_max_depth: float = 0.0
 
     @classmethod
-    def from_parameters(cls, cfg: dict) -> 'OutputOptions':
-        """Return the options of the node's parameter values (``cfg``: name -> value)."""
+    def from_parameters(cls, cfg: dict, colored: bool = False) -> 'OutputOptions':
+        """
+        Return the options of the node's parameter values (``cfg``: name -> value).
+
+        ``colored`` is no parameter: the node asks for the colourised depth only
+        while ``depth/colored`` has subscribers.
+        """
         return cls(
             focal_scaling=bool(cfg['focal_scaling']), rectify=not cfg['input_rectified'],
             depth_encoding=str(cfg['depth_encoding']),
             publish_points=bool(cfg['publish_points']), points_rgb=bool(cfg['points.rgb']),
             points_stride=int(cfg['points.stride']),
             points_organized=bool(cfg['points.organized']),
-            min_depth=float(cfg['min_depth']), max_depth=float(cfg['max_depth']))
+            min_depth=float(cfg['min_depth']), max_depth=float(cfg['max_depth']),
+            decimation=int(cfg['output_decimation']),
+            edge_filter=bool(cfg['edge_filter.enabled']),
+            edge_min_angle=float(cfg['edge_filter.min_angle']),
+            edge_filter_depth=bool(cfg['edge_filter.apply_to_depth']),
+            scan=bool(cfg['publish_scan']), scan_height=int(cfg['scan.height']),
+            scan_range_min=float(cfg['scan.range_min']),
+            scan_range_max=float(cfg['scan.range_max']),
+            colored=bool(colored), colored_min_depth=float(cfg['colored.min_depth']),
+            colored_max_depth=float(cfg['colored.max_depth']))
 
 
 @dataclass
@@ -88,10 +127,12 @@ def decode_image(msg) -> Decoded:
 class FrameOutput:
     """Depth in metres, the camera it is for, and the encoded payloads of the outputs."""
 
-    #: The image the depth is for (rectified when undistorted), and its channel order.
+    #: The image the depth is for (rectified when undistorted, decimated with the
+    #: outputs), and its channel order.
     pixels: np.ndarray
     rgb_order: Sequence[int]
-    #: Metric depth, ``H x W`` float32, NaN (or +Inf for "too far") where invalid.
+    #: Metric depth as published, ``H x W`` float32, NaN (or +Inf for "too far") where
+    #: invalid (flying pixels too with ``edge_filter_depth``).
     depth: np.ndarray
     #: The camera of ``depth`` and of the cloud, and the fields of depth/camera_info.
     intrinsics: Intrinsics
@@ -104,6 +145,12 @@ class FrameOutput:
     timings: dict
     #: Stream changes noticed with this frame, for the log.
     events: List[Event] = field(default_factory=list)
+    #: The LaserScan fields (``OutputOptions.scan``), in the camera's body frame.
+    scan: Optional[ScanData] = None
+    #: ``H x W x 3`` bgr8 colourised depth (``OutputOptions.colored``).
+    colored: Optional[np.ndarray] = None
+    #: How many pixels the edge filter flagged (None: it did not run).
+    flying_pixels: Optional[int] = None
 
     @property
     def model_ms(self) -> float:
@@ -133,6 +180,8 @@ class FrameProcessor:
         self.cameras = CameraCache()
         self.monitor = StreamMonitor()
         self.clouds = CloudBuilder()
+        self.edges = EdgeFilter()
+        self.scans = ScanBuilder()
         #: Whether the latest frame used the model's own camera estimate.
         self.camera_estimated = False
 
@@ -245,13 +294,22 @@ class FrameProcessor:
     def encode(self, pixels, rgb_order, depth: np.ndarray, intr: Intrinsics,
                info_fields: CameraInfoFields, opts: OutputOptions, timings: dict,
                events: Optional[List[Event]] = None) -> FrameOutput:
-        """Encode depth and cloud payloads of a predicted depth map (the last stage)."""
+        """
+        Return the outputs of a predicted depth map (the last stage).
+
+        Decimate, flag flying pixels, then encode the depth image (as predicted
+        unless ``opts.edge_filter_depth``), the cloud and the scan of the filtered
+        depth, and the colourised depth of the published one.
+        """
         if not _has_finite(depth):
             raise InvalidDepthError(
                 f'{self.model.family} produced no finite depth for this frame (numerical '
                 'overflow? try precision:=fp32)')
+        pixels, depth, intr, info_fields = decimate_outputs(
+            pixels, depth, intr, info_fields, opts.decimation, timings)
+        published, depth, flying = self._edge_filter(depth, intr, opts, timings)
         t0 = time.perf_counter()
-        encoding, step, data = depth_to_image_fields(depth, opts.depth_encoding)
+        encoding, step, data = depth_to_image_fields(published, opts.depth_encoding)
         t1 = time.perf_counter()
         timings['depth_msg'] = (t1 - t0) * 1000.0
         cloud = None
@@ -261,8 +319,75 @@ class FrameProcessor:
                                       organized=opts.points_organized,
                                       min_depth=opts.min_depth, max_depth=opts.max_depth)
             timings['cloud_msg'] = (time.perf_counter() - t1) * 1000.0
-        return FrameOutput(pixels, rgb_order, depth, intr, info_fields, encoding, step, data,
-                           cloud, timings, events or [])
+        return FrameOutput(pixels, rgb_order, published, intr, info_fields, encoding, step,
+                           data, cloud, timings, events or [],
+                           scan=self._scan(depth, intr, opts, timings),
+                           colored=_colored(published, opts, timings), flying_pixels=flying)
+
+    def _edge_filter(self, depth: np.ndarray, intr: Intrinsics, opts: OutputOptions,
+                     timings: dict):
+        """
+        Return ``(published depth, depth for the cloud and scan, flying pixel count)``.
+
+        The filter runs only where its result is used: a cloud, a scan, or the
+        depth image with ``edge_filter_depth``.
+        """
+        if not opts.edge_filter or not (
+                opts.publish_points or opts.scan or opts.edge_filter_depth):
+            return depth, depth, None
+        t0 = time.perf_counter()
+        self.edges.min_angle = float(opts.edge_min_angle)
+        mask = self.edges.mask(depth, intr)
+        flying = int(np.count_nonzero(mask))
+        clean = depth
+        if flying:
+            clean = depth.copy()
+            np.copyto(clean, np.float32(np.nan), where=mask)
+        timings['edge_filter'] = (time.perf_counter() - t0) * 1000.0
+        return (clean if opts.edge_filter_depth else depth), clean, flying
+
+    def _scan(self, depth: np.ndarray, intr: Intrinsics, opts: OutputOptions,
+              timings: dict) -> Optional[ScanData]:
+        """Return the LaserScan of ``depth`` when asked (None for images narrower than 2)."""
+        if not opts.scan or intr.width < 2:
+            return None
+        t0 = time.perf_counter()
+        scan = self.scans.build(depth, intr, height=opts.scan_height,
+                                range_min=opts.scan_range_min, range_max=opts.scan_range_max)
+        timings['scan'] = (time.perf_counter() - t0) * 1000.0
+        return scan
+
+
+def decimate_outputs(pixels: np.ndarray, depth: np.ndarray, intr: Intrinsics,
+                     info_fields: CameraInfoFields, n: int, timings: dict):
+    """
+    Return ``(pixels, depth, intrinsics, camera_info fields)`` for every ``n``-th pixel.
+
+    Views, no copies (:func:`~depth_node.geometry.decimate`); the camera as
+    image_proc's resize by ``1 / n`` describes it. Raises BadImageError when not
+    one pixel would be left.
+    """
+    if n <= 1:
+        return pixels, depth, intr, info_fields
+    height, width = depth.shape
+    if width < n or height < n:
+        raise BadImageError(
+            f'output_decimation {n} leaves no pixel of a {width}x{height} image')
+    t0 = time.perf_counter()
+    out = (decimate(pixels, n), decimate(depth, n), intr.decimated(n),
+           decimated_camera_info_fields(info_fields, n))
+    timings['decimate'] = (time.perf_counter() - t0) * 1000.0
+    return out
+
+
+def _colored(depth: np.ndarray, opts: OutputOptions, timings: dict) -> Optional[np.ndarray]:
+    """Return the bgr8 colourised ``depth`` when asked, else None."""
+    if not opts.colored:
+        return None
+    t0 = time.perf_counter()
+    colored = colorize_depth_bgr(depth, opts.colored_min_depth, opts.colored_max_depth)
+    timings['colored'] = (time.perf_counter() - t0) * 1000.0
+    return colored
 
 
 def _has_finite(depth: np.ndarray) -> bool:
