@@ -20,6 +20,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob.glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob.glob('config/*.yaml')),
+        ('share/' + package_name + '/rviz', glob.glob('rviz/*.rviz')),
     ],
     python_requires='>=3.10',
     # rclpy and the message packages come from ROS 2 (apt, or the ros-kilted-* wheels that

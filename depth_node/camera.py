@@ -20,7 +20,7 @@ distortion is zero. ``plumb_bob`` and ``rational_polynomial`` use OpenCV's
 standard model, ``equidistant`` its fisheye model.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence, Tuple
 
 import cv2
@@ -101,6 +101,36 @@ def camera_info_fields(width: int, height: int, k: Sequence[float],
 def pinhole_camera_info(intr: Intrinsics) -> CameraInfoFields:
     """Return the CameraInfo fields of a distortion-free (rectified) pinhole camera."""
     return camera_info_fields(intr.width, intr.height, intr.k(), intr.p(), d=(0.0,) * 5)
+
+
+def decimated_camera_info_fields(fields: CameraInfoFields, n: int) -> CameraInfoFields:
+    """
+    Return the CameraInfo fields of every ``n``-th pixel of the image ``fields`` describe.
+
+    image_proc's resize with scale ``1 / n``: K's and P's fx, fy, cx, cy (and P's
+    Tx) times ``1 / n``, width, height and the ROI times ``1 / n`` and truncated
+    (here by integer division, which is what the truncation means, without
+    its floating-point rounding); D, R, binning and the distortion model are
+    unchanged (distortion acts on normalised coordinates). The result describes
+    :func:`~depth_node.geometry.decimate` of the image exactly, with
+    :meth:`~depth_node.geometry.Intrinsics.decimated`'s intrinsics.
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f'decimation must be >= 1; got {n}')
+    if n == 1:
+        return fields
+    k = list(fields.k)
+    for i in (0, 2, 4, 5):  # fx, cx, fy, cy
+        k[i] /= n
+    p = list(fields.p)
+    for i in (0, 2, 3, 5, 6):  # fx, cx, Tx, fy, cy
+        p[i] /= n
+    roi = fields.roi
+    return replace(
+        fields, width=fields.width // n, height=fields.height // n, k=tuple(k), p=tuple(p),
+        roi=RegionOfInterest(roi.x_offset // n, roi.y_offset // n, roi.height // n,
+                             roi.width // n, roi.do_rectify))
 
 
 def has_distortion(info) -> bool:

@@ -121,8 +121,8 @@ class DeviceCloudBuilder:
         if rgb is not None and s > 1:
             rgb = rgb[::s, ::s]
         valid = z > max(float(min_depth), 0.0)
-        if max_depth > 0.0:
-            valid &= z <= float(max_depth)
+        # +inf ("too far", REP 117) is never a point, with or without a limit.
+        valid &= z <= float(max_depth) if max_depth > 0.0 else z < float('inf')
         nf = 4 if rgb is not None else 3
         names = ('x', 'y', 'z', 'rgb')[:nf]
         fields = [(name, 4 * i, POINTFIELD_FLOAT32, 1) for i, name in enumerate(names)]

@@ -43,6 +43,24 @@ class Intrinsics:
         return Intrinsics(width, height, self.fx * sx, self.fy * sy,
                           (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5)
 
+    def decimated(self, n: int) -> 'Intrinsics':
+        """
+        Return the intrinsics of every ``n``-th pixel in u and v (pixels 0, n, 2n, ...).
+
+        As image_proc's crop_decimate (nearest neighbour: output size
+        ``width // n`` x ``height // n``, binning multiplied by ``n``, which
+        image_geometry turns into ``fx / n``, ``cx / n``) and resize with scale
+        ``1 / n`` (``fx * scale``, ``cx * scale``) do: pixel u' of the output is
+        pixel ``n u'`` of the input, so ``cx' = cx / n`` exactly.
+        """
+        n = int(n)
+        if n < 1:
+            raise ValueError(f'decimation must be >= 1; got {n}')
+        if n == 1:
+            return self
+        return Intrinsics(self.width // n, self.height // n, self.fx / n, self.fy / n,
+                          self.cx / n, self.cy / n)
+
     def k(self) -> Tuple[float, ...]:
         """Row-major 3x3 camera matrix."""
         return (self.fx, 0.0, self.cx, 0.0, self.fy, self.cy, 0.0, 0.0, 1.0)
@@ -213,7 +231,7 @@ class CloudBuilder:
               rgb_order: Sequence[int] = (0, 1, 2), stride: int = 1, organized: bool = True,
               min_depth: float = 0.0, max_depth: float = 0.0) -> CloudData:
         """
-        Back-project ``depth`` (metres, NaN/<=0 invalid) into cloud data.
+        Back-project ``depth`` (metres, NaN/<=0 invalid, +inf too far) into cloud data.
 
         ``rgb`` (``H x W x C`` uint8 whose red, green and blue channels are
         ``rgb_order``, so BGR, RGBA and mono need no copy) adds a packed rgb field. Points outside
@@ -227,8 +245,8 @@ class CloudBuilder:
             rgb = rgb[::s, ::s]
         with np.errstate(invalid='ignore'):
             valid = z > max(min_depth, 0.0)
-            if max_depth > 0.0:
-                valid &= z <= max_depth
+            # +inf ("too far", REP 117) is never a point, with or without a limit.
+            valid &= z <= max_depth if max_depth > 0.0 else z < np.inf
         nf = 4 if rgb is not None else 3
         names = ('x', 'y', 'z', 'rgb')[:nf]
         fields = [(name, 4 * i, POINTFIELD_FLOAT32, 1) for i, name in enumerate(names)]
@@ -289,3 +307,20 @@ def _pack_rgb_bytes(raw: np.ndarray, pixels: np.ndarray, rgb_order: Sequence[int
     raw[..., 1] = pixels[..., green]
     raw[..., 2] = pixels[..., red]
     raw[..., 3] = 0
+
+
+def decimate(image: np.ndarray, n: int) -> np.ndarray:
+    """
+    Return every ``n``-th pixel of ``image`` in u and v, as image_proc's crop_decimate.
+
+    A view (no copy) of ``height // n`` x ``width // n`` pixels: rows and columns
+    0, n, 2n, ...; trailing pixels that do not fill a whole step are dropped.
+    Nearest-neighbour on purpose: averaging would mix depths across edges.
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f'decimation must be >= 1; got {n}')
+    if n == 1:
+        return image
+    height, width = image.shape[:2]
+    return image[:height // n * n:n, :width // n * n:n]

@@ -6,15 +6,17 @@ The output messages of one frame, for any implementation of the message classes.
 Without rclpy. The builders take a :class:`MessageTypes` (the classes plus how
 their array fields want their data), so the node (rclpy's generated classes,
 :func:`rclpy_types`) and the offline tools' rosbag2 writer (``rosbags``
-dataclasses, :func:`rosbags_types`) build depth ``Image``, ``CameraInfo`` and
-``PointCloud2`` with one piece of code. Each large payload is written once, into
-the frame's ``array.array('B')`` by the core, and handed to the message without
-another copy (:func:`depth_node.msgfill.filled_message`: rclpy messages built
-with ``check_fields=True`` where the class has it, a numpy view for rosbags).
+dataclasses, :func:`rosbags_types`) build depth ``Image``, ``CameraInfo``,
+``PointCloud2``, ``LaserScan`` and the colourised depth with one piece of code.
+Each large payload is written once, into the frame's ``array.array('B')`` by
+the core, and handed to the message without another copy
+(:func:`depth_node.msgfill.filled_message`: rclpy messages built with
+``check_fields=True`` where the class has it, a numpy view for rosbags).
 """
 
+import array
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -37,6 +39,9 @@ class MessageTypes:
     uint8: Callable[[Any], Any]
     #: Turns a sequence of floats into a ``float64[]`` value.
     float64: Callable[[Any], Any]
+    #: sensor_msgs/LaserScan and the adapter of its ``float32[]`` fields.
+    LaserScan: Any = None
+    float32: Optional[Callable[[Any], Any]] = None
 
 
 def _same(value):
@@ -54,9 +59,11 @@ def rclpy_types() -> MessageTypes:
     """
     from builtin_interfaces.msg import Time
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField, RegionOfInterest
+    from sensor_msgs.msg import LaserScan
     from std_msgs.msg import Header
     return MessageTypes(Header, Time, Image, CameraInfo, RegionOfInterest, PointCloud2,
-                        PointField, uint8=_same, float64=list)
+                        PointField, uint8=_same, float64=list, LaserScan=LaserScan,
+                        float32=_float32_array)
 
 
 def rosbags_types(typestore) -> MessageTypes:
@@ -68,7 +75,9 @@ def rosbags_types(typestore) -> MessageTypes:
         types['sensor_msgs/msg/RegionOfInterest'], types['sensor_msgs/msg/PointCloud2'],
         types['sensor_msgs/msg/PointField'],
         uint8=lambda data: np.frombuffer(data, dtype=np.uint8),
-        float64=lambda values: np.asarray(values, dtype=np.float64))
+        float64=lambda values: np.asarray(values, dtype=np.float64),
+        LaserScan=types['sensor_msgs/msg/LaserScan'],
+        float32=lambda values: np.asarray(values, dtype=np.float32))
 
 
 def header(types: MessageTypes, stamp_ns: int, frame_id: str):
@@ -125,3 +134,24 @@ def point_cloud(types: MessageTypes, header, cloud):
                 for n, o, t, c in cloud.fields],
         is_bigendian=False, point_step=int(cloud.point_step), row_step=int(cloud.row_step),
         is_dense=bool(cloud.is_dense))
+
+
+def _float32_array(values) -> array.array:
+    """Return ``values`` as the ``array.array('f')`` rclpy stores for ``float32[]`` as it is."""
+    return array.array('f', np.ascontiguousarray(values, dtype=np.float32).tobytes())
+
+
+def laser_scan(types: MessageTypes, header, scan):
+    """Return a sensor_msgs/LaserScan of :class:`~depth_node.scan.ScanData` (no intensities)."""
+    return types.LaserScan(
+        header=header, angle_min=float(scan.angle_min), angle_max=float(scan.angle_max),
+        angle_increment=float(scan.angle_increment),
+        time_increment=float(scan.time_increment), scan_time=float(scan.scan_time),
+        range_min=float(scan.range_min), range_max=float(scan.range_max),
+        ranges=types.float32(scan.ranges), intensities=types.float32(()))
+
+
+def colored_image(types: MessageTypes, header, colored: np.ndarray):
+    """Return the bgr8 sensor_msgs/Image of an ``H x W x 3`` uint8 colourised depth."""
+    height, width = colored.shape[:2]
+    return image(types, header, height, width, 'bgr8', width * 3, colored)

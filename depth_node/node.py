@@ -6,7 +6,9 @@ The rclpy node: parameters, topics, lifecycle, threading and logging over the RO
 Callbacks only store (:class:`~depth_node.pairing.FrameQueue`: the newest
 image, camera_info by stamp); a worker thread takes the newest frame when it is
 due, runs it through :class:`~depth_node.frame.FrameProcessor` and publishes
-``depth/image``, ``depth/camera_info`` and ``points`` with the image's header.
+``depth/image``, ``depth/camera_info`` and ``points`` with the image's header,
+``scan`` (with ``publish_scan``) in the camera's body frame, and
+``depth/colored``, computed only while it has subscribers.
 Older frames are dropped, so a slow GPU never builds a backlog, and no
 inference runs while nobody subscribes to an output.
 
@@ -39,7 +41,7 @@ from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
 import torch
 
 from . import messages
@@ -51,6 +53,7 @@ from .frame import describe_camera, FrameProcessor, OutputOptions
 from .models import load_model
 from .pairing import CAMERA_INFO_HISTORY, FrameQueue, stamp_ns
 from .params import check_parameter, check_parameters, descriptor, PARAMETERS
+from .scan import scan_frame_id
 
 #: Seconds between lines of the same kind (a problem, a stream change).
 THROTTLE_S = 5.0
@@ -61,8 +64,10 @@ JOIN_TIMEOUT_S = 1.0
 #: Seconds between checks of the input publishers' QoS (to match new or restarted ones).
 QOS_CHECK_S = 1.0
 #: Output topics; with no subscriber on any of them no inference runs.
-OUTPUT_TOPICS = ('depth/image', 'depth/camera_info', 'points')
-#: Frames this many times larger than the largest seen before return freed memory to the OS.
+OUTPUT_TOPICS = ('depth/image', 'depth/camera_info', 'points', 'scan', 'depth/colored')
+#: The publishers of OUTPUT_TOPICS (scan_pub only with publish_scan).
+OUTPUT_PUBLISHERS = ('depth_pub', 'info_pub', 'points_pub', 'scan_pub', 'colored_pub')
+#: A frame this many times larger or smaller than the one before returns freed memory to the OS.
 TRIM_GROWTH = 2.0
 
 _SUCCESS = TransitionCallbackReturn.SUCCESS
@@ -99,6 +104,8 @@ class DepthNode(LifecycleNode):
         self.model = None
         self.processor: Optional[FrameProcessor] = None
         self.depth_pub = self.info_pub = self.points_pub = None
+        self.scan_pub = self.colored_pub = None
+        self._scan_frame_warned: Optional[str] = None
         self.image_sub = self.info_sub = None
         self._sub_qos = {}
         self._qos_timer = None
@@ -106,7 +113,7 @@ class DepthNode(LifecycleNode):
         self._autostarting = False
         self._load_error: Optional[str] = None
         self._stopping = False
-        self._largest_frame = 0
+        self._last_frame_size = 0
         self._trim = _malloc_trim()
 
         self.frames = FrameStats()
@@ -197,6 +204,8 @@ class DepthNode(LifecycleNode):
         self._cfg.update({k: v for k, v in updates.items() if k in self._cfg})
         if 'reference_focal' in updates and self.model is not None:
             self.model.reference_focal = updates['reference_focal']
+        if 'mask_sky' in updates and hasattr(self.model, 'mask_sky'):
+            self.model.mask_sky = updates['mask_sky']
         if 'rate' in updates:
             self.queue.rate = updates['rate']
         return SetParametersResult(successful=True)
@@ -303,7 +312,7 @@ class DepthNode(LifecycleNode):
             model = load_model(
                 cfg['model'], cfg['device'], cfg['precision'], compile_net=cfg['compile'],
                 reference_focal=cfg['reference_focal'], flip_tta=cfg['flip_tta'],
-                warmup=(640, 480))
+                mask_sky=cfg['mask_sky'], warmup=(640, 480))
         except ModelLoadError as exc:
             self._load_error = str(exc)
             if not self._autostarting:  # autostart: main() prints the one error line
@@ -323,6 +332,11 @@ class DepthNode(LifecycleNode):
             CameraInfo, 'depth/camera_info', out_qos, qos_overriding_options=overrides)
         self.points_pub = self.create_lifecycle_publisher(
             PointCloud2, 'points', out_qos, qos_overriding_options=overrides)
+        if cfg['publish_scan']:
+            self.scan_pub = self.create_lifecycle_publisher(
+                LaserScan, 'scan', out_qos, qos_overriding_options=overrides)
+        self.colored_pub = self.create_lifecycle_publisher(
+            Image, 'depth/colored', out_qos, qos_overriding_options=overrides)
         self._state = 'inactive'
         self._info(
             f'ready: {model.describe()}, network input {network_input_text(model.processor)}, '
@@ -377,11 +391,12 @@ class DepthNode(LifecycleNode):
         self.queue.wait_idle(DEACTIVATE_WAIT_S)
 
     def _release(self) -> None:
-        for name in ('depth_pub', 'info_pub', 'points_pub'):
+        for name in OUTPUT_PUBLISHERS:
             pub = getattr(self, name)
             if pub is not None:
                 self.destroy_lifecycle_publisher(pub)
                 setattr(self, name, None)
+        self._scan_frame_warned = None
         device = getattr(self.model, 'device', None)
         self.processor = None
         self.model = None
@@ -450,10 +465,34 @@ class DepthNode(LifecycleNode):
 
     def _subscribers(self, cfg: dict) -> int:
         """Return how many subscriptions the outputs have (points only when published)."""
-        pubs = [self.depth_pub, self.info_pub]
+        pubs = [self.depth_pub, self.info_pub, self.scan_pub, self.colored_pub]
         if cfg['publish_points']:
             pubs.append(self.points_pub)
         return sum(p.get_subscription_count() for p in pubs if p is not None)
+
+    def _colored_wanted(self) -> bool:
+        """Whether depth/colored has subscribers (it is computed only then)."""
+        pub = self.colored_pub
+        return pub is not None and pub.get_subscription_count() > 0
+
+    def _scan_frame(self, cfg: dict, image_frame_id: str) -> Optional[str]:
+        """
+        Return the frame of this frame's scan, or None: no scan (publish_scan off, or unknown).
+
+        An image frame without an ``_optical`` suffix and no ``scan.frame_id`` is
+        said once per image frame.
+        """
+        if self.scan_pub is None:
+            return None
+        frame = scan_frame_id(cfg['scan.frame_id'], image_frame_id)
+        if frame is None and self._scan_frame_warned != image_frame_id:
+            self._scan_frame_warned = image_frame_id
+            self._warn(
+                f"publish_scan: no scan, its frame is unknown: the image frame '{image_frame_id}' "
+                "does not end in '_optical_frame' or '_optical', so its body frame (x forward, "
+                'z up) cannot be named; set scan.frame_id to the frame at the camera with x '
+                'along the optical axis')
+        return frame
 
     def _process(self, msg, info: Optional[CameraInfo], cfg: dict) -> None:
         processor = self.processor
@@ -470,38 +509,49 @@ class DepthNode(LifecycleNode):
             self._idle = False
             self._info('an output has a subscriber: resuming inference')
         t0 = time.perf_counter()
-        out = processor.process(msg, info, OutputOptions.from_parameters(cfg))
+        opts = OutputOptions.from_parameters(cfg, colored=self._colored_wanted())
+        scan_frame = self._scan_frame(cfg, str(msg.header.frame_id))
+        opts.scan = scan_frame is not None
+        out = processor.process(msg, info, opts)
         self._log_events(out.events)
         if not self._first_frame_logged:
             self._first_frame_logged = True
             ref = self.model.reference_focal
+            decimation = cfg['output_decimation']
             self._info(f'first frame {describe_camera(out.intrinsics)}, focal scaling '
                        f'{"on" if cfg["focal_scaling"] else "off"}'
                        + (f', reference focal {ref:.1f} px' if ref else '')
-                       + ('' if cfg['input_rectified'] else ', undistorted here'))
-        self._publish(msg.header, out, t0)
+                       + ('' if cfg['input_rectified'] else ', undistorted here')
+                       + (f', outputs at 1/{decimation}' if decimation > 1 else ''))
+        self._publish(msg.header, out, t0, scan_frame)
 
     def _trim_after_large_frame(self, size: int) -> None:
         """
-        Give the memory of an unusually large frame back to the OS once it is done.
+        Give the memory of an unusually large frame back to the OS once it is gone.
 
-        glibc keeps freed heap memory of large buffers for reuse; one 4000x3000
-        frame among 640x480 ones would otherwise leave the process hundreds of
-        MB larger for good.
+        glibc keeps freed heap memory of large buffers for reuse, so one 4000x3000
+        frame among 640x480 ones would leave the process hundreds of MB larger. The
+        memory is trimmed after the large frame and again after the next smaller one
+        (when the middleware has let go of the large messages).
         """
-        if self._largest_frame and size > TRIM_GROWTH * self._largest_frame:
+        previous, self._last_frame_size = self._last_frame_size, size
+        if previous and (size > TRIM_GROWTH * previous or previous > TRIM_GROWTH * size):
             gc.collect()
             if self._trim is not None:
                 self._trim(0)
-        self._largest_frame = max(self._largest_frame, size)
 
-    def _publish(self, header, out, t0: float) -> None:
-        """Publish depth, camera_info and cloud of one frame, then count it (``t0``: start)."""
+    def _publish(self, header, out, t0: float, scan_frame: Optional[str] = None) -> None:
+        """Publish the outputs of one frame, then count it (``t0``: start)."""
         types = self._types
         self.depth_pub.publish(messages.depth_image(types, header, out))
         self.info_pub.publish(messages.camera_info(types, header, out.camera_info))
         if out.cloud is not None:
             self.points_pub.publish(messages.point_cloud(types, header, out.cloud))
+        if out.scan is not None and scan_frame is not None and self.scan_pub is not None:
+            scan_header = types.Header(stamp=header.stamp, frame_id=scan_frame)
+            self.scan_pub.publish(messages.laser_scan(types, scan_header, out.scan))
+        if out.colored is not None and self.colored_pub is not None:
+            self.colored_pub.publish(messages.colored_image(types, header, out.colored))
         end_to_end_ms = (self.get_clock().now().nanoseconds - stamp_ns(header)) * 1e-6
         self.frames.count_published(out.model_ms, end_to_end_ms, time.monotonic())
         self.last_latency_ms = (time.perf_counter() - t0) * 1000.0

@@ -104,6 +104,11 @@ PARAMETERS = (
         "checkpoint's own value (README, Models).",
         range=(0.0, 100000.0)),
     ParameterSpec(
+        'mask_sky', 'bool', True,
+        'Depth Anything 3 only: pixels its sky head marks are +inf in depth/image (too far, '
+        'REP 117; 0 in 16UC1) and never points; false keeps the predicted depth there. '
+        'Ignored by other families.'),
+    ParameterSpec(
         'publish_points', 'bool', True,
         'Publish the sensor_msgs/PointCloud2 on points.'),
     ParameterSpec(
@@ -130,6 +135,58 @@ PARAMETERS = (
         'Seconds between diagnostic_msgs/DiagnosticArray messages on /diagnostics; '
         '0 = no diagnostics.',
         read_only=True, range=(0.0, 60.0)),
+    # Navigation outputs (issue 10): decimation, edge filter, scan, colourised depth.
+    ParameterSpec(
+        'output_decimation', 'integer', 1,
+        'Publish depth/image, depth/camera_info, points, scan and depth/colored at 1/N of '
+        'the input size: every Nth pixel in u and v, intrinsics scaled as image_proc does '
+        '(fx / N, cx / N). 1 = input size.',
+        range=(1, 16)),
+    ParameterSpec(
+        'edge_filter.enabled', 'bool', True,
+        'Remove flying pixels (depth blurred across object edges, hanging between the '
+        'foreground and the background) from the cloud and the scan.'),
+    ParameterSpec(
+        'edge_filter.min_angle', 'double', 10.0,
+        'Degrees: a pixel whose neighbours on both sides (in its row or its column) form '
+        'segments within this angle of the line of sight is a flying pixel.',
+        range=(1.0, 45.0)),
+    ParameterSpec(
+        'edge_filter.apply_to_depth', 'bool', False,
+        'Also set flying pixels to NaN (0 in 16UC1) in depth/image; false publishes the '
+        'depth as predicted.'),
+    ParameterSpec(
+        'publish_scan', 'bool', False,
+        'Publish a sensor_msgs/LaserScan on scan (depthimage_to_laserscan semantics).',
+        read_only=True),
+    ParameterSpec(
+        'scan.frame_id', 'string', '',
+        "Frame of the scan (x forward, z up); '' = the image's optical frame with "
+        "'_optical_frame' replaced by '_frame' (camera_color_optical_frame -> "
+        'camera_color_frame).'),
+    ParameterSpec(
+        'scan.height', 'integer', 1,
+        'Rows around the optical centre (cy) that feed the scan; each column keeps its '
+        'nearest range.',
+        range=(1, 4096)),
+    ParameterSpec(
+        'scan.range_min', 'double', 0.45,
+        'Metres: scan ranges closer than this are not used (-inf where nothing else is '
+        'seen in a direction).',
+        range=(0.0, 1000.0)),
+    ParameterSpec(
+        'scan.range_max', 'double', 10.0,
+        'Metres: scan ranges farther than this are not used (+inf where nothing nearer is '
+        'seen in a direction).',
+        range=(0.0, 1000.0)),
+    ParameterSpec(
+        'colored.min_depth', 'double', 0.0,
+        'Metres shown red in depth/colored; 0 = the 2nd percentile of each frame.',
+        range=(0.0, 1000.0)),
+    ParameterSpec(
+        'colored.max_depth', 'double', 0.0,
+        'Metres shown blue in depth/colored; 0 = the 98th percentile of each frame.',
+        range=(0.0, 1000.0)),
 )
 
 PARAMETERS_BY_NAME = {p.name: p for p in PARAMETERS}
@@ -216,3 +273,12 @@ def check_parameters(values: dict) -> None:
         raise ParameterValueError(
             f'min_depth ({low:g} m) is larger than max_depth ({high:g} m): the cloud would be '
             'empty; lower min_depth or raise max_depth (0 = no limit)')
+    low, high = values.get('scan.range_min', 0.0), values.get('scan.range_max', 1.0)
+    if not low < high:
+        raise ParameterValueError(
+            f'scan.range_min ({low:g} m) must be smaller than scan.range_max ({high:g} m)')
+    low, high = values.get('colored.min_depth', 0.0), values.get('colored.max_depth', 0.0)
+    if low > 0.0 and high > 0.0 and not low < high:
+        raise ParameterValueError(
+            f'colored.min_depth ({low:g} m) must be smaller than colored.max_depth '
+            f'({high:g} m) (0 = automatic)')

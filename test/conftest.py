@@ -21,6 +21,13 @@ def tiny_da_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
+def fast_da_dir(tiny_da_dir, tmp_path_factory):
+    """Build the tiny checkpoint with a 56 px network input (one inference takes ms)."""
+    from depth_node.testing.ros_harness import make_fast_checkpoint
+    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
+
+
+@pytest.fixture(scope='session')
 def tiny_da_model(tiny_da_dir):
     """Load the tiny checkpoint on the CPU in fp32."""
     from depth_node.models import load_model

@@ -35,9 +35,12 @@ def test_bench_reports_every_stage(capsys, tmp_path, tiny_da_dir):
     assert (report['width'], report['height'], report['batch']) == (160, 120, 1)
     assert report['device'] == 'cpu' and report['precision'] == 'float32'
     assert report['cloud'] is True and report['family'] == 'depth_anything_v2_metric'
-    keys = STAGE_KEYS + ('cloud_msg',)
+    assert (report['decimation'], report['edge_filter'], report['scan'],
+            report['colored']) == (1, True, True, True)
+    keys = STAGE_KEYS + ('cloud_msg', 'edge_filter', 'scan', 'colored')
     if report['ros_messages']:
-        keys += ('ros_depth_msg', 'ros_cloud_msg')
+        keys += ('ros_depth_msg', 'ros_cloud_msg', 'ros_scan_msg', 'ros_colored_msg')
+    assert 'decimate' not in report['stages']  # output_decimation 1
     for key in keys:
         stat = report['stages'][key]
         assert stat['median_ms'] > 0 and stat['p90_ms'] >= stat['median_ms'], key
@@ -58,6 +61,18 @@ def test_bench_runs_every_family_without_cloud(capsys, tmp_path, family):
     assert 'cloud_msg' not in report['stages'] and 'ros_cloud_msg' not in report['stages']
     assert all(report['stages'][k]['median_ms'] > 0 for k in STAGE_KEYS)
     assert 'point cloud payload' in out and '(off)' in out
+
+
+def test_bench_navigation_stages_follow_the_options(capsys, tiny_da_dir):
+    report, out = run_main(capsys, '--model', tiny_da_dir, '--device', 'cpu', '--width', '96',
+                           '--height', '64', '--frames', '2', '--warmup', '0',
+                           '--decimation', '2', '--no-scan', '--no-colored',
+                           '--no-edge-filter')
+    stages = report['stages']
+    assert stages['decimate']['median_ms'] > 0 and report['decimation'] == 2
+    for key in ('edge_filter', 'scan', 'colored', 'ros_scan_msg', 'ros_colored_msg'):
+        assert key not in stages, key
+    assert 'edge filter (flying pixels)' in out and 'LaserScan ranges' in out
 
 
 def test_bench_batches_frames_through_one_forward_pass(capsys, tiny_da_dir):
@@ -129,6 +144,7 @@ def test_table_shows_device_and_host_columns_when_measured():
     report = {'model': 'm', 'family': 'f', 'machine': 'GPU', 'device': 'cuda:0',
               'precision': 'float16', 'width': 640, 'height': 480, 'batch': 1, 'frames': 3,
               'warmup': 1, 'cloud': True, 'compile': False, 'flip_tta': False,
+              'decimation': 1, 'edge_filter': True, 'scan': False, 'colored': False,
               'payloads': 'device', 'stages': stages, 'ros_messages': True, 'fps': 100.0,
               'peak_gpu_memory_mib': 10.0, 'peak_gpu_reserved_mib': 20.0,
               'peak_host_rss_mib': 100.0, 'load_s': 1.0, 'warmup_first_frame_s': 1.0,

@@ -25,7 +25,8 @@ def awkward_depth(height, width, seed=0):
     depth = rng.uniform(0.05, 30.0, (height, width)).astype(np.float32)
     flat = depth.reshape(-1)
     picks = rng.choice(flat.size, size=flat.size // 3, replace=False)
-    specials = np.array([np.nan, 0.0, -1.0, 1e-7, 70.0, 0.5, 10.0, 65.5355, 65.5365],
+    specials = np.array([np.nan, 0.0, -1.0, 1e-7, 70.0, 0.5, 10.0, 65.5355, 65.5365, np.inf,
+                         -np.inf],
                         np.float32)
     flat[picks] = specials[rng.integers(0, specials.size, picks.size)]
     return depth

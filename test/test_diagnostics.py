@@ -6,7 +6,7 @@ import math
 
 from depth_node.diagnostics import (assess, DROP_REASONS, ERROR, FrameStats, KEYS, LatencyWindow,
                                     network_input_text, OK, percentile, values, WARN)
-from depth_node.testing.ros_harness import Harness, make_fast_checkpoint, make_image, make_info
+from depth_node.testing.ros_harness import Harness, make_image, make_info
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
@@ -99,11 +99,6 @@ def test_network_input_text():
 # --- the node ------------------------------------------------------------------------------
 
 W, H = 64, 48
-
-
-@pytest.fixture(scope='module')
-def fast_da_dir(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
 
 
 def test_node_publishes_diagnostics(ros_context, fast_da_dir):

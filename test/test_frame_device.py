@@ -62,6 +62,15 @@ def assert_same_outputs(host, dev):
             assert getattr(dev.cloud, name) == getattr(host.cloud, name), name
         assert dev.cloud.data.tobytes() == host.cloud.data.tobytes()
     assert dev.intrinsics == host.intrinsics and dev.camera_info == host.camera_info
+    assert dev.flying_pixels == host.flying_pixels
+    assert (dev.scan is None) == (host.scan is None)
+    if host.scan is not None:
+        assert dev.scan.ranges.tobytes() == host.scan.ranges.tobytes()
+        assert dev.scan.angle_min == host.scan.angle_min
+    assert (dev.colored is None) == (host.colored is None)
+    if host.colored is not None:
+        np.testing.assert_array_equal(dev.colored, host.colored)
+    np.testing.assert_array_equal(dev.pixels, host.pixels)
     np.testing.assert_array_equal(dev.depth, host.depth)
 
 
@@ -87,6 +96,31 @@ def test_device_payloads_equal_the_host_payloads(encoding, organized, rgb, strid
     assert model.calls == [False, True]
     assert_same_outputs(host, dev)
     assert set(dev.timings) >= {'depth_msg', 'cloud_msg'}
+
+
+@pytest.mark.parametrize('decimation', [1, 2, 3])
+@pytest.mark.parametrize('edges', ['off', 'cloud', 'depth'])
+@pytest.mark.parametrize('organized', [True, False])
+def test_navigation_steps_on_the_device_equal_the_host(decimation, edges, organized):
+    """Decimation, the edge filter, the scan and the colourised depth as on the host."""
+    opts = OutputOptions(decimation=decimation, edge_filter=edges != 'off',
+                         edge_filter_depth=edges == 'depth', scan=True, scan_height=3,
+                         colored=True, points_organized=organized, max_depth=40.0)
+    pixels = textured_image(H, W, seed=3)
+    info = pinhole_camera_info(INTR)
+    depth = np.full((H, W), 4.0, np.float32)
+    depth[:, W // 2:] = 1.5  # a step: flying pixels once blurred
+    depth[:, W // 2 - 2:W // 2 + 2] = np.linspace(4.0, 1.5, 4, dtype=np.float32)
+    depth[5, 5] = np.nan
+    depth += np.random.default_rng(1).uniform(0, 0.01, depth.shape).astype(np.float32)
+    model = FakeModel(depth)
+    host = FrameProcessor(model).process_pixels(pixels, (0, 1, 2), info, opts)
+    dev = FrameProcessor(model, device_payloads=True).process_pixels(
+        pixels, (0, 1, 2), info, opts)
+    assert_same_outputs(host, dev)
+    if edges != 'off':
+        assert dev.flying_pixels > 0
+    assert set(dev.timings) >= {'depth_msg', 'cloud_msg', 'scan', 'colored'}
 
 
 def test_tiny_network_through_both_stages(tiny_da_model):

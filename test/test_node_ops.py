@@ -13,18 +13,12 @@ import time
 from depth_node.compressed import decode_compressed
 from depth_node.conversions import image_fields_to_depth
 from depth_node.errors import BadImageError, ModelLoadError
-from depth_node.testing.ros_harness import (Harness, make_compressed, make_fast_checkpoint,
-                                            make_image, make_info)
+from depth_node.testing.ros_harness import Harness, make_compressed, make_image, make_info
 import numpy as np
 import pytest
 import torch
 
 W, H = 64, 48
-
-
-@pytest.fixture(scope='module')
-def fast_da_dir(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
 
 
 def scene(seed=0, width=W, height=H):

@@ -16,23 +16,16 @@ import threading
 import time
 import weakref
 
-from depth_node.testing.ros_harness import (Harness, make_fast_checkpoint, make_image, make_info,
-                                            RELIABLE)
+from depth_node.testing.ros_harness import Harness, make_image, make_info, RELIABLE
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
-import pytest
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 W, H = 64, 48
 SUCCESS = TransitionCallbackReturn.SUCCESS
-
-
-@pytest.fixture(scope='module')
-def fast_da_dir(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
 
 
 def _frame(stamp):

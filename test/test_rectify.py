@@ -7,7 +7,7 @@ from depth_node.camera import CameraCache, has_distortion, Undistorter
 from depth_node.conversions import cloud_to_structured, image_fields_to_depth
 from depth_node.errors import BadCameraInfoError
 from depth_node.testing import synthetic
-from depth_node.testing.ros_harness import Harness, make_fast_checkpoint, make_image, make_info
+from depth_node.testing.ros_harness import Harness, make_image, make_info
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
@@ -128,11 +128,6 @@ def test_camera_cache_rebuilds_only_when_the_calibration_changes():
 
 PLANE_NORMAL = np.array([0.1, -0.25, -1.0]) / np.linalg.norm([0.1, -0.25, -1.0])
 PLANE_D = -2.0  # n . X = d: a wall about 2 m ahead, tilted
-
-
-@pytest.fixture(scope='module')
-def fast_da_dir(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
 
 
 def test_node_undistorts_and_publishes_for_the_rectified_camera(ros_context, fast_da_dir,

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 import time
 
-from depth_node.testing.ros_harness import Harness, make_fast_checkpoint, make_image, make_info
+from depth_node.testing.ros_harness import Harness, make_image, make_info
 from depth_node.testing.soak import MemoryTracker, rss_bytes
 import numpy as np
 import pytest
@@ -27,11 +27,6 @@ PUBLISH_HZ = 500.0
 W, H = 32, 24
 #: RSS growth allowed from the end of the warm-up to the end (MB).
 MAX_GROWTH_MB = 10.0
-
-
-@pytest.fixture(scope='module')
-def fast_da_dir(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
 
 
 def test_memory_tracker_summary():

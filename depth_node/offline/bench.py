@@ -5,9 +5,10 @@
 
 Runs exactly what the node runs for each frame (``FrameProcessor.process`` on
 an Image message: decode, upload, preprocessing, network, postprocessing with
-the single download, depth image and point-cloud payload encoding), then builds
-the ``sensor_msgs`` Image, CameraInfo and PointCloud2 messages the way the node
-does (:mod:`depth_node.messages`), when sensor_msgs is importable.
+the single download, output decimation, edge filter, depth image and
+point-cloud payload encoding, LaserScan and colourised depth), then builds the
+``sensor_msgs`` Image, CameraInfo, PointCloud2 and LaserScan messages the way
+the node does (:mod:`depth_node.messages`), when sensor_msgs is importable.
 Prints a table of per-stage median and p90 milliseconds, frames per second and
 peak memory, then the same as one JSON line (also written to ``--json PATH``).
 
@@ -53,11 +54,17 @@ STAGES = (
     ('preprocess', 'preprocess (resize, normalise)'),
     ('network', 'network'),
     ('postprocess', 'postprocess'),
+    ('decimate', 'output decimation'),
+    ('edge_filter', 'edge filter (flying pixels)'),
     ('depth_msg', 'depth image payload'),
     ('cloud_msg', 'point cloud payload'),
+    ('scan', 'LaserScan ranges'),
+    ('colored', 'colourised depth (bgr8)'),
     ('ros_depth_msg', 'sensor_msgs/Image fill'),
     ('ros_info_msg', 'sensor_msgs/CameraInfo fill'),
     ('ros_cloud_msg', 'sensor_msgs/PointCloud2 fill'),
+    ('ros_scan_msg', 'sensor_msgs/LaserScan fill'),
+    ('ros_colored_msg', 'depth/colored Image fill'),
     ('total', 'total per frame'),
 )
 
@@ -95,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
                              '--no-organized: only the valid points')
     parser.add_argument('--encoding', default='32FC1', choices=('32FC1', '16UC1'),
                         help='depth image encoding (depth_encoding)')
+    parser.add_argument('--decimation', type=int, default=1,
+                        help='outputs for every Nth pixel (output_decimation)')
+    parser.add_argument('--edge-filter', action=argparse.BooleanOptionalAction, default=True,
+                        help='flying-pixel filter for cloud and scan (edge_filter.enabled)')
+    parser.add_argument('--scan', action=argparse.BooleanOptionalAction, default=True,
+                        help='build the LaserScan (publish_scan; the node default is off)')
+    parser.add_argument('--colored', action=argparse.BooleanOptionalAction, default=True,
+                        help='build depth/colored (the node does while it has subscribers)')
     parser.add_argument('--compile', action='store_true', help='torch.compile the network')
     parser.add_argument('--flip-tta', action='store_true',
                         help='flip test-time augmentation (ZoeDepth only)')
@@ -167,6 +182,14 @@ def fill_ros_messages(out, types: messages.MessageTypes, timings: dict) -> None:
     if out.cloud is not None:
         messages.point_cloud(types, header, out.cloud)
         timings['ros_cloud_msg'] = (time.perf_counter() - t2) * 1000.0
+    if out.scan is not None:
+        t3 = time.perf_counter()
+        messages.laser_scan(types, header, out.scan)
+        timings['ros_scan_msg'] = (time.perf_counter() - t3) * 1000.0
+    if out.colored is not None:
+        t4 = time.perf_counter()
+        messages.colored_image(types, header, out.colored)
+        timings['ros_colored_msg'] = (time.perf_counter() - t4) * 1000.0
 
 
 def percentile_summary(values: Sequence[float]) -> Dict[str, float]:
@@ -247,7 +270,12 @@ def _measure(args, notes: List[str]) -> dict:
     images = [image_message(f) for f in frames]
     opts = OutputOptions(focal_scaling=args.focal_scaling, depth_encoding=args.encoding,
                          publish_points=args.cloud, points_rgb=args.rgb,
-                         points_stride=args.stride, points_organized=args.organized)
+                         points_stride=args.stride, points_organized=args.organized,
+                         decimation=args.decimation,
+                         edge_filter=args.edge_filter, scan=args.scan, colored=args.colored)
+    if args.scan or args.colored:
+        notes.append('the node builds the scan only with publish_scan and depth/colored only '
+                     'while it has subscribers (--no-scan, --no-colored leave them out here)')
     types = ros_message_types()
     if types is None:
         notes.append('sensor_msgs is not importable: the ROS message fill rows are skipped')
@@ -331,6 +359,10 @@ def _measure(args, notes: List[str]) -> dict:
         'warmup': args.warmup,
         'cloud': bool(args.cloud),
         'organized': bool(args.organized),
+        'decimation': args.decimation,
+        'edge_filter': bool(args.edge_filter),
+        'scan': bool(args.scan),
+        'colored': bool(args.colored),
         'compile': bool(args.compile),
         'flip_tta': bool(model.flip_tta),
         'focal_scaling': bool(args.focal_scaling),
@@ -462,6 +494,10 @@ def format_table(report: dict) -> str:
         f"{report['frames']} {'batches' if report['batch'] > 1 else 'frames'} after "
         f"{report['warmup']} warm-up, "
         f"cloud {cloud}, "
+        f"decimation {report['decimation']}, "
+        f"edge filter {'on' if report['edge_filter'] else 'off'}, "
+        f"scan {'on' if report['scan'] else 'off'}, "
+        f"colored {'on' if report['colored'] else 'off'}, "
         f"compile {'on' if report['compile'] else 'off'}, "
         f"flip TTA {'on' if report['flip_tta'] else 'off'}, "
         f"payloads on the {report['payloads']}",
@@ -508,7 +544,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.batch > 1 and args.flip_tta:
         parser.error('--batch > 1 cannot be combined with --flip-tta (it doubles the batch)')
-    for name in ('width', 'height', 'frames', 'stride', 'batch', 'profile_frames'):
+    for name in ('width', 'height', 'frames', 'stride', 'batch', 'profile_frames',
+                 'decimation'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be at least 1')
     if args.warmup < 0 or args.threads < 0:

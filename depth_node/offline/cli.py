@@ -28,7 +28,7 @@ class OfflineInputError(DepthNodeError, ValueError):
 
 
 def add_model_arguments(group, help_reference_focal: str) -> None:
-    """Add the node's model options (--model, --device, --precision, focal) to ``group``."""
+    """Add the node's model options (--model, --device, --precision, focal, sky) to ``group``."""
     group.add_argument('--model', default=DEFAULT_MODEL,
                        help='Hugging Face id or local checkpoint directory (default: %(default)s)')
     group.add_argument('--device', default='auto', help=' | '.join(DEVICE_CHOICES))
@@ -36,6 +36,9 @@ def add_model_arguments(group, help_reference_focal: str) -> None:
     group.add_argument('--reference-focal', type=float, default=0.0, help=help_reference_focal)
     group.add_argument('--no-focal-scaling', action='store_true',
                        help='do not rescale depth by camera focal / training focal')
+    group.add_argument('--keep-sky', action='store_true',
+                       help="Depth Anything 3: keep the predicted depth where the sky head sees "
+                            "sky instead of +inf (the node's mask_sky:=false)")
 
 
 def cli_main(prog: str, parser, run: Callable, argv: Optional[Sequence[str]]) -> int:

@@ -313,7 +313,7 @@ def run(args) -> int:
             current, source = args.reference_focal, '--reference-focal'
     else:
         model = load_model(args.model, args.device, args.precision,
-                           reference_focal=args.reference_focal)
+                           reference_focal=args.reference_focal, mask_sky=not args.keep_sky)
         predict = ModelPredictor(model, not args.no_focal_scaling)
         label = model.describe()
         current = model.reference_focal

@@ -7,10 +7,12 @@ Input: an image, a folder of images, a video, or a rosbag2 (sqlite3 or MCAP)
 with an image and a camera_info topic. Output: a 16-bit depth PNG
 (millimetres, 0 = invalid) and a colourised PNG per frame, PLY point clouds
 (optionally every Nth frame), and/or a new rosbag2 holding the input topics
-plus ``depth/image``, ``depth/camera_info`` and ``points`` for playback into
-RViz. Every frame goes through :class:`~depth_node.frame.FrameProcessor` and the
-messages are built by :mod:`depth_node.messages`, so depth, scaling, camera and
-points are exactly what the node publishes.
+plus ``depth/image``, ``depth/camera_info`` and ``points`` (and, when asked,
+``scan`` and ``depth/colored``) for playback into RViz. Every frame goes
+through :class:`~depth_node.frame.FrameProcessor` with the node's options
+(the same parameter names and checks, :func:`node_parameters`) and the
+messages are built by :mod:`depth_node.messages`, so depth, scaling, camera,
+decimation, edge filter, points and scan are exactly what the node publishes.
 """
 
 import argparse
@@ -36,7 +38,8 @@ from ..errors import DepthNodeError
 from ..frame import FrameProcessor, OutputOptions
 from ..geometry import cloud_points
 from ..models import load_model
-from ..params import DEPTH_ENCODING_CHOICES
+from ..params import check_parameter, check_parameters, DEPTH_ENCODING_CHOICES
+from ..scan import scan_frame_id
 from ..visualize import colorize_depth, save_png, side_by_side
 
 PROG = 'depth_node_run'
@@ -110,6 +113,28 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--min-depth', type=float, default=0.0, help='m, nearer points dropped')
     g.add_argument('--max-depth', type=float, default=0.0,
                    help='m, farther points dropped (0 = no limit)')
+    g = p.add_argument_group('navigation outputs (as the node parameters)')
+    g.add_argument('--output-decimation', type=int, default=1, metavar='N',
+                   help='depth, camera_info, points, scan and colours for every Nth pixel '
+                        '(output_decimation; default: %(default)s)')
+    g.add_argument('--no-edge-filter', action='store_true',
+                   help='keep flying pixels in the points and the scan (edge_filter.enabled)')
+    g.add_argument('--edge-min-angle', type=float, default=10.0, metavar='DEG',
+                   help='edge_filter.min_angle (default: %(default)s)')
+    g.add_argument('--edge-filter-depth', action='store_true',
+                   help='also remove flying pixels from the depth (edge_filter.apply_to_depth)')
+    g.add_argument('--scan', action='store_true',
+                   help='write a sensor_msgs/LaserScan on <namespace>/scan into --out-bag '
+                        '(publish_scan)')
+    g.add_argument('--scan-frame-id', default='',
+                   help="frame of the scan (scan.frame_id; default: the image frame with "
+                        "'_optical_frame' replaced by '_frame')")
+    g.add_argument('--scan-height', type=int, default=1, help='scan.height (rows around cy)')
+    g.add_argument('--scan-range-min', type=float, default=0.45, help='scan.range_min, m')
+    g.add_argument('--scan-range-max', type=float, default=10.0, help='scan.range_max, m')
+    g.add_argument('--colored', action='store_true',
+                   help='write the bgr8 colourised depth on <namespace>/depth/colored into '
+                        '--out-bag (the node\'s depth/colored; range: --color-range)')
     return p
 
 
@@ -206,6 +231,8 @@ class BagOutput:
         self.depth_topic = f'{ns}/depth/image'
         self.depth_info_topic = f'{ns}/depth/camera_info'
         self.points_topic = f'{ns}/points'
+        self.scan_topic = f'{ns}/scan'
+        self.colored_topic = f'{ns}/depth/colored'
 
     @staticmethod
     def namespace(args, source) -> str:
@@ -215,6 +242,10 @@ class BagOutput:
         ns = _namespace(args.namespace, default)
         if from_bag:
             outputs = {f'{ns}/depth/image', f'{ns}/depth/camera_info', f'{ns}/points'}
+            if args.scan:
+                outputs.add(f'{ns}/scan')
+            if args.colored:
+                outputs.add(f'{ns}/depth/colored')
             clash = sorted(outputs & {c.topic for c in source.connections})
             if clash:
                 raise OfflineInputError(
@@ -226,13 +257,14 @@ class BagOutput:
         """Copy one input bag message."""
         self.writer.write_raw(raw)
 
-    def write(self, frame, info, out, log_ns: int) -> None:
+    def write(self, frame, info, out, log_ns: int, scan_frame: Optional[str] = None) -> None:
         """
-        Write depth/image, depth/camera_info and points of one frame (and its input).
+        Write the outputs of one frame (and its input).
 
         ``info`` is the input camera_info and ``out`` the frame's
         :class:`~depth_node.frame.FrameOutput`; for image and video inputs the
-        input image and camera_info are written too.
+        input image and camera_info are written too. The scan goes out in
+        ``scan_frame``.
         """
         types = self.types
         header = messages.header(types, frame.stamp_ns, frame.frame_id)
@@ -256,6 +288,14 @@ class BagOutput:
         if out.cloud is not None:
             self.writer.write(self.points_topic, 'sensor_msgs/msg/PointCloud2', log_ns,
                               messages.point_cloud(types, header, out.cloud))
+        if out.scan is not None and scan_frame is not None:
+            self.writer.write(self.scan_topic, 'sensor_msgs/msg/LaserScan', log_ns,
+                              messages.laser_scan(
+                                  types, messages.header(types, frame.stamp_ns, scan_frame),
+                                  out.scan))
+        if out.colored is not None:
+            self.writer.write(self.colored_topic, 'sensor_msgs/msg/Image', log_ns,
+                              messages.colored_image(types, header, out.colored))
 
     def close(self) -> None:
         """Finish the bag."""
@@ -263,8 +303,8 @@ class BagOutput:
 
     def summary(self) -> str:
         """Return the topics written, in one line."""
-        new = [t for t in (self.depth_topic, self.depth_info_topic, self.points_topic)
-               if t in self.writer.counts]
+        new = [t for t in (self.depth_topic, self.depth_info_topic, self.points_topic,
+                           self.scan_topic, self.colored_topic) if t in self.writer.counts]
         others = len(self.writer.counts) - len(new)
         counts = ', '.join(f'{t} ({self.writer.counts[t]})' for t in new)
         return f'{self.writer.path} ({self.args.bag_storage}): {counts} + {others} input topic(s)'
@@ -277,6 +317,9 @@ def run(args) -> int:
     if args.every < 1 or args.points_stride < 1 or args.ply_every < 0 or args.max_frames < 0:
         raise OfflineInputError('--every and --points-stride must be >= 1, --ply-every and '
                                 '--max-frames >= 0')
+    if (args.scan or args.colored) and not args.out_bag:
+        raise OfflineInputError('--scan and --colored write topics of --out-bag; pass one')
+    output_options(args, True, bool(args.out_bag))  # parameter errors before the model loads
     if args.out_bag:
         require_rosbags()
         if Path(args.out_bag).exists():
@@ -291,25 +334,51 @@ def run(args) -> int:
         source.close()
 
 
+def node_parameters(args, ply: bool, bag: bool) -> dict:
+    """
+    Return the node's parameters (name -> value) of the command line, checked as the node does.
+
+    ``ply``: this frame's cloud is written to a PLY; ``bag``: an output bag is
+    written. Raises ParameterValueError for values the node would refuse.
+    """
+    color_range = args.color_range if (args.colored and args.color_range) else (0.0, 0.0)
+    cfg = {
+        'focal_scaling': not args.no_focal_scaling, 'input_rectified': not args.rectify,
+        'depth_encoding': args.depth_encoding,
+        'publish_points': bool(ply or (bag and not args.no_points)),
+        'points.rgb': not args.no_points_rgb, 'points.stride': args.points_stride,
+        'points.organized': not args.points_dense,
+        'min_depth': args.min_depth, 'max_depth': args.max_depth,
+        'output_decimation': args.output_decimation,
+        'edge_filter.enabled': not args.no_edge_filter,
+        'edge_filter.min_angle': args.edge_min_angle,
+        'edge_filter.apply_to_depth': bool(args.edge_filter_depth),
+        'publish_scan': bool(bag and args.scan), 'scan.frame_id': args.scan_frame_id,
+        'scan.height': args.scan_height, 'scan.range_min': args.scan_range_min,
+        'scan.range_max': args.scan_range_max,
+        'colored.min_depth': color_range[0], 'colored.max_depth': color_range[1],
+    }
+    cfg = {name: check_parameter(name, value) for name, value in cfg.items()}
+    check_parameters(cfg)
+    return cfg
+
+
 def output_options(args, ply: bool, bag: bool) -> OutputOptions:
     """Return the frame options of the command line (the node's parameters)."""
-    return OutputOptions(
-        focal_scaling=not args.no_focal_scaling, rectify=args.rectify,
-        depth_encoding=args.depth_encoding,
-        publish_points=ply or (bag and not args.no_points), points_rgb=not args.no_points_rgb,
-        points_stride=args.points_stride, points_organized=not args.points_dense,
-        min_depth=args.min_depth, max_depth=args.max_depth)
+    return OutputOptions.from_parameters(node_parameters(args, ply, bag),
+                                         colored=bool(bag and args.colored))
 
 
 def _run(args, source, description: str) -> int:
     model = load_model(args.model, args.device, args.precision,
-                       reference_focal=args.reference_focal)
+                       reference_focal=args.reference_focal, mask_sky=not args.keep_sky)
     processor = FrameProcessor(model)
     print(f'{PROG}: {description}')
     print(f'{PROG}: {model.describe()}')
     files = FileOutput(Path(args.out), args) if args.out else None
     bag = BagOutput(Path(args.out_bag), args, source) if args.out_bag else None
     noted = set()
+    scan_warned = set()
     drops: dict = {}
     processed = 0
     t0 = time.perf_counter()
@@ -322,12 +391,19 @@ def _run(args, source, description: str) -> int:
             if frame is None:
                 continue
             ply = bool(files and args.ply_every and processed % args.ply_every == 0)
+            opts = output_options(args, ply, bag is not None)
+            scan_frame = scan_frame_id(args.scan_frame_id, frame.frame_id) if opts.scan else None
+            if opts.scan and scan_frame is None and frame.frame_id not in scan_warned:
+                scan_warned.add(frame.frame_id)
+                progress.write(f"{PROG}: warning: no scan for frames in '{frame.frame_id}': "
+                               "not an '_optical_frame', so its body frame cannot be named; "
+                               'pass --scan-frame-id', file=sys.stderr)
+            opts.scan = scan_frame is not None
             try:
                 decoded = frame.image()
                 info = frame.camera_info()
                 out = processor.process_pixels(
-                    decoded.pixels, decoded.rgb_order, info,
-                    output_options(args, ply, bag is not None), encoding=decoded.encoding,
+                    decoded.pixels, decoded.rgb_order, info, opts, encoding=decoded.encoding,
                     frame_id=frame.frame_id)
             except DepthNodeError as exc:
                 reason = type(exc).__name__
@@ -344,7 +420,8 @@ def _run(args, source, description: str) -> int:
             if files is not None:
                 files.write(frame.name, out, ply)
             if bag is not None:
-                bag.write(frame, info, out, raw.timestamp if raw is not None else frame.stamp_ns)
+                bag.write(frame, info, out, raw.timestamp if raw is not None else frame.stamp_ns,
+                          scan_frame)
             processed += 1
             progress.update(1)
     finally:
