@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import torch
 
+#: The device stage runs on the CPU everywhere and on CUDA where there is one.
+DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
 W, H = 48, 36
 INTR = Intrinsics(W, H, 40.0, 42.0, 23.1, 17.6)
 
@@ -30,8 +32,8 @@ class FakeModel:
     estimates_camera = False
     focal_estimated = False
 
-    def __init__(self, depth=None):
-        self.device = torch.device('cpu')
+    def __init__(self, depth=None, device='cpu'):
+        self.device = torch.device(device)
         rng = np.random.default_rng(5)
         if depth is None:
             depth = rng.uniform(0.2, 70.0, (H, W)).astype(np.float32)
@@ -47,9 +49,9 @@ class FakeModel:
         self.calls.append(on_device)
         if not on_device:
             return self.depth.copy()
-        image = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]
+        image = torch.from_numpy(np.array(pixels)).to(self.device).permute(2, 0, 1)[None]
         image = image[:, list(rgb_order)]
-        return torch.from_numpy(self.depth.copy()), image
+        return torch.from_numpy(self.depth.copy()).to(self.device), image
 
 
 def assert_same_outputs(host, dev):
@@ -79,8 +81,9 @@ def assert_same_outputs(host, dev):
 @pytest.mark.parametrize('rgb', [True, False])
 @pytest.mark.parametrize('stride,limits', [(1, (0.0, 0.0)), (3, (0.5, 30.0))])
 @pytest.mark.parametrize('order', ['rgb8', 'bgr8'])
+@pytest.mark.parametrize('device', DEVICES)
 def test_device_payloads_equal_the_host_payloads(encoding, organized, rgb, stride, limits,
-                                                 order):
+                                                 order, device):
     opts = OutputOptions(depth_encoding=encoding, points_rgb=rgb, points_stride=stride,
                          points_organized=organized, min_depth=limits[0],
                          max_depth=limits[1])
@@ -89,8 +92,9 @@ def test_device_payloads_equal_the_host_payloads(encoding, organized, rgb, strid
     if order == 'bgr8':
         pixels, rgb_order = np.ascontiguousarray(pixels[..., ::-1]), (2, 1, 0)
     info = pinhole_camera_info(INTR)
-    model = FakeModel()
-    host = FrameProcessor(model).process_pixels(pixels, rgb_order, info, opts)
+    model = FakeModel(device=device)
+    host = FrameProcessor(model, device_payloads=False).process_pixels(
+        pixels, rgb_order, info, opts)
     dev = FrameProcessor(model, device_payloads=True).process_pixels(
         pixels, rgb_order, info, opts)
     assert model.calls == [False, True]
@@ -101,7 +105,8 @@ def test_device_payloads_equal_the_host_payloads(encoding, organized, rgb, strid
 @pytest.mark.parametrize('decimation', [1, 2, 3])
 @pytest.mark.parametrize('edges', ['off', 'cloud', 'depth'])
 @pytest.mark.parametrize('organized', [True, False])
-def test_navigation_steps_on_the_device_equal_the_host(decimation, edges, organized):
+@pytest.mark.parametrize('device', DEVICES)
+def test_navigation_steps_on_the_device_equal_the_host(decimation, edges, organized, device):
     """Decimation, the edge filter, the scan and the colourised depth as on the host."""
     opts = OutputOptions(decimation=decimation, edge_filter=edges != 'off',
                          edge_filter_depth=edges == 'depth', scan=True, scan_height=3,
@@ -113,8 +118,9 @@ def test_navigation_steps_on_the_device_equal_the_host(decimation, edges, organi
     depth[:, W // 2 - 2:W // 2 + 2] = np.linspace(4.0, 1.5, 4, dtype=np.float32)
     depth[5, 5] = np.nan
     depth += np.random.default_rng(1).uniform(0, 0.01, depth.shape).astype(np.float32)
-    model = FakeModel(depth)
-    host = FrameProcessor(model).process_pixels(pixels, (0, 1, 2), info, opts)
+    model = FakeModel(depth, device=device)
+    host = FrameProcessor(model, device_payloads=False).process_pixels(
+        pixels, (0, 1, 2), info, opts)
     dev = FrameProcessor(model, device_payloads=True).process_pixels(
         pixels, (0, 1, 2), info, opts)
     assert_same_outputs(host, dev)
