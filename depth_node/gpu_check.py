@@ -9,7 +9,8 @@ Pro at its 1536x1536 network input, in fp32, fp16 and fp16 + ``torch.compile``,
 with the point cloud on and off, it times the node's frame path (upload,
 preprocess, network, postprocess, depth and cloud payloads built on the GPU and
 downloaded once each, message fills where sensor_msgs is importable) on
-synthetic frames.
+synthetic frames, and checks once per model that the payloads built on the
+device equal the numpy ones byte for byte.
 
 No weights are downloaded (the GPU machines have no internet either): each
 architecture is built at its REAL size from the hub checkpoint's configuration
@@ -234,6 +235,44 @@ def frame_function(model, width: int, height: int, cloud: bool) -> Callable[[int
     return step
 
 
+def payload_identity(model, width: int, height: int) -> dict:
+    """
+    Return whether payloads built on the model's device equal the numpy ones, for one frame.
+
+    One prediction, encoded both ways (``FrameProcessor.encode`` with the device
+    tensor and with its download): depth image (32FC1, 16UC1) and cloud
+    (organized and dense, xyz + rgb) compared byte for byte, so model
+    nondeterminism cannot hide or fake a difference.
+    """
+    import torch
+
+    from .camera import pinhole_camera_info
+    from .frame import DeviceDepth, FrameProcessor, OutputOptions
+    from .offline.bench import synthetic_frames, synthetic_intrinsics
+    pixels = synthetic_frames(width, height, count=1)[0]
+    intr = synthetic_intrinsics(width, height)
+    info = pinhole_camera_info(intr)
+    depth, image = model.predict(pixels, (0, 1, 2), focal=(intr.fx, intr.fy), on_device=True)
+    host_depth = depth.detach().to('cpu', torch.float32).numpy()
+    checks = {}
+    for organized, encoding in ((True, '32FC1'), (False, '16UC1')):
+        opts = OutputOptions(points_organized=organized, depth_encoding=encoding)
+        host = FrameProcessor(model, device_payloads=False).encode(
+            pixels, (0, 1, 2), host_depth, intr, info, opts, {})
+        dev = FrameProcessor(model, device_payloads=True).encode(
+            pixels, (0, 1, 2), DeviceDepth(depth, image), intr, info, opts, {})
+        name = 'organized' if organized else 'dense'
+        checks[f'depth {encoding}'] = _same_bytes(host.depth_data, dev.depth_data)
+        checks[f'cloud {name}'] = _same_bytes(host.cloud.data, dev.cloud.data)
+    return {'model': getattr(model, 'model_id', ''), 'width': width, 'height': height,
+            'checks': checks, 'identical': all(checks.values())}
+
+
+def _same_bytes(a, b) -> bool:
+    return len(a) == len(b) and np.array_equal(np.frombuffer(a, np.uint8),
+                                               np.frombuffer(b, np.uint8))
+
+
 def _message_fill():
     """Return a function building the node's Image and PointCloud2, or None (no ROS)."""
     from . import messages
@@ -292,7 +331,7 @@ def run_checks(args, out=sys.stdout) -> dict:
               'torch': torch.__version__, 'transformers': transformers.__version__,
               'python': platform.python_version(), 'quick': bool(args.quick),
               'frames': args.frames, 'warmup': args.warmup, 'results': [], 'lifecycle': [],
-              'skipped': []}
+              'payload_identity': [], 'skipped': []}
     _say(out, f'depth_node GPU check on {report["machine"]}')
     _say(out, f'note: {weights}')
     if device.type != 'cuda':
@@ -322,6 +361,13 @@ def run_checks(args, out=sys.stdout) -> dict:
                     report['skipped'].append(f'{label} {width}x{height} {mode}: time budget')
                     continue
                 model = load_model(path, str(device), precision, compile_net=compile_net)
+                if mode == modes[0]:
+                    check = payload_identity(model, width, height)
+                    check.update(model=label, mode=mode)
+                    report['payload_identity'].append(check)
+                    _say(out, f"payloads on the device == numpy ({label} {width}x{height} "
+                              f"{mode}): {'yes' if check['identical'] else 'NO'} "
+                              f"{check['checks']}")
                 frames = args.frames or (3 if args.quick else 20 if 'Pro' in label else 50)
                 for cloud in (True, False):
                     res = time_frames(frame_function(model, width, height, cloud), memory,

@@ -45,6 +45,13 @@ def test_quick_run_reports_every_case_and_state(tmp_path):
     for row in rows:
         assert row['fps'] > 0 and 0 < row['p50_ms'] <= row['p95_ms']
         assert row['mode'] == 'fp32' and row['frames'] == 2
+    identity = report['payload_identity']
+    assert [(c['model'], c['width']) for c in identity] == [
+        (r['model'], r['width']) for r in rows if r['cloud']]
+    assert all(c['identical'] for c in identity), identity
+    assert set(identity[0]['checks']) == {'depth 32FC1', 'depth 16UC1', 'cloud organized',
+                                          'cloud dense'}
+    assert 'payloads on the device == numpy' in text
     assert len(report['lifecycle']) == 2
     states = [s['state'] for s in report['lifecycle'][0]['states']]
     assert states[0].startswith('unconfigured') and states[-1].startswith('unconfigured again')
