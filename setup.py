@@ -20,6 +20,8 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob.glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob.glob('config/*.yaml')),
+        # An example for Nav2 (Nav2's parameters, not the node's).
+        ('share/' + package_name + '/config/nav2', glob.glob('config/nav2/*.yaml')),
         ('share/' + package_name + '/rviz', glob.glob('rviz/*.rviz')),
     ],
     python_requires='>=3.10',

@@ -175,6 +175,7 @@ def test_setup_installs_launch_and_config_files():
     setup_py = (REPO / 'setup.py').read_text(encoding='utf-8')
     assert "glob.glob('launch/*.launch.py')" in setup_py
     assert "glob.glob('config/*.yaml')" in setup_py
+    assert "glob.glob('config/nav2/*.yaml')" in setup_py
     assert LAUNCH_FILE.name.endswith('.launch.py') and CONFIG_FILE.suffix == '.yaml'
 
 

@@ -4,7 +4,7 @@
 Static checks of the navigation files: RViz config, launch extras, Nav2 costmap example.
 
 rviz/depth_node.rviz, the launch file's rviz2 and static transforms, and
-config/nav2_costmap_example.yaml against Nav2's parameter names.
+config/nav2/costmap_example.yaml against Nav2's parameter names.
 rviz2, tf2_ros and Nav2 are not installable here, so the files are checked against what
 those programs read: topics the node publishes, the arguments rviz2 and
 static_transform_publisher take, and the parameter names Nav2's layers declare (recorded
@@ -22,7 +22,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 RVIZ_FILE = REPO / 'rviz' / 'depth_node.rviz'
 NODE_FILE = REPO / 'depth_node' / 'node.py'
-NAV2_FILE = REPO / 'config' / 'nav2_costmap_example.yaml'
+NAV2_FILE = REPO / 'config' / 'nav2' / 'costmap_example.yaml'
 
 #: The node's input image; the launch file gives rviz2 the same remapping as the node.
 INPUT_TOPICS = {'image'}
@@ -158,7 +158,7 @@ def test_camera_pose_needs_an_optical_frame_name(launch_module):  # noqa: F811
         _launch_all(launch_module, camera_pose='0 0 0 0 0 0', camera_frame='camera')
 
 
-# --- config/nav2_costmap_example.yaml -----------------------------------------------------
+# --- config/nav2/costmap_example.yaml -----------------------------------------------------
 
 # Parameter names Nav2 declares, recorded from ros-navigation/navigation2 (branch humble and
 # main, 2026): only names present in both are used, so the example works on Humble and on
