@@ -383,6 +383,17 @@ class VideoSource:
 
 # --------------------------------------------------------------------------- rosbag2
 
+def require_rosbags(purpose: str) -> None:
+    """Raise OfflineInputError, in one line, when the pure-Python ``rosbags`` is missing."""
+    try:
+        import rosbags.rosbag2  # noqa: F401
+        import rosbags.typesys  # noqa: F401
+    except ImportError as exc:
+        raise OfflineInputError(
+            f'{purpose} needs the Python package rosbags ({exc}): pip install rosbags, or in a '
+            'ROS 2 workspace rosdep install (key python3-rosbags-pip)') from None
+
+
 def bag_typestore():
     """Return the rosbags typestore of the newest ROS 2 distribution this rosbags knows."""
     from rosbags.typesys import get_typestore, Stores
@@ -433,6 +444,7 @@ class BagSource:
 
     def __init__(self, path, *, image_topic: Optional[str] = None,
                  info_topic: Optional[str] = None, every: int = 1, limit: int = 0):
+        require_rosbags('reading a rosbag2')
         from rosbags.rosbag2 import Reader
         self.path = bag_folder(path)
         self.typestore = bag_typestore()
@@ -595,6 +607,7 @@ class BagWriter:
     """A new rosbag2 (sqlite3 or MCAP) that copies input connections and adds new topics."""
 
     def __init__(self, path, storage: str = 'sqlite3', typestore=None):
+        require_rosbags('writing a rosbag2')
         from rosbags.rosbag2 import StoragePlugin, Writer
         plugins = {'sqlite3': StoragePlugin.SQLITE3, 'mcap': StoragePlugin.MCAP}
         if storage not in plugins:

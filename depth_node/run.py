@@ -31,7 +31,7 @@ from .offline_io import (add_model_arguments, BagSource, BagWriter, Camera,
                          camera_info_message, cli_main, cloud_message, cloud_points,
                          depth_png_array, expand_inputs, find_intrinsics_file, header_message,
                          image_message, ImageFilesSource, OfflineInputError,
-                         read_intrinsics_file, VideoSource)
+                         read_intrinsics_file, require_rosbags, VideoSource)
 from .params import DEPTH_ENCODING_CHOICES
 from .pipeline import DepthPipeline, OutputOptions
 from .ply import write_ply
@@ -277,6 +277,8 @@ def run(args) -> int:
                                 '--max-frames >= 0')
     if args.out_bag and Path(args.out_bag).exists():
         raise OfflineInputError(f'{args.out_bag} exists already; rosbag2 output must be new')
+    if args.out_bag:
+        require_rosbags('--out-bag')
     start_ns = time.time_ns()
     source, description = open_source(args, start_ns)
     try:
