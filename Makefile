@@ -16,6 +16,11 @@ ROS_WHEELS := 'ros-kilted-rclpy[fastrtps]' ros-kilted-sensor-msgs ros-kilted-std
 	ros-kilted-geometry-msgs ros-kilted-diagnostic-msgs ros-kilted-rcl-interfaces \
 	ros-kilted-lifecycle-msgs
 DEV_TOOLS := pytest pytest-timeout flake8 flake8-import-order pydocstyle ai-edge-litert
+# Test-only reference for the Depth Anything 3 equivalence tests: the official package without
+# its heavy dependencies (xformers, torchvision, open3d, numpy<2...), plus what its model
+# modules and input processor import. Optional: the tests skip if it is missing.
+DA3_REFERENCE := depth-anything-3==0.1.1
+DA3_REFERENCE_DEPS := addict omegaconf einops imageio
 
 MODEL ?= depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf
 BENCH_ARGS ?=
@@ -51,6 +56,9 @@ $(STAMP): setup.py setup.cfg Makefile
 	fi; \
 	echo "venv: installing depth_node (editable) and the test tools"; \
 	$(PIP) install -e . $(DEV_TOOLS) $(QUIET); \
+	echo "venv: installing $(DA3_REFERENCE) (test reference, --no-deps)"; \
+	{ $(PIP) install $(DA3_REFERENCE_DEPS) && $(PIP) install --no-deps '$(DA3_REFERENCE)'; } \
+	  $(QUIET) || echo "venv: $(DA3_REFERENCE) not installed; its equivalence tests will skip"; \
 	touch $@; \
 	echo "venv: ready ($(VENV))"
 

@@ -20,6 +20,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob.glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob.glob('config/*.yaml')),
+        ('share/' + package_name + '/rviz', glob.glob('rviz/*.rviz')),
     ],
     python_requires='>=3.10',
     # rclpy and the message packages come from ROS 2 (apt, or the ros-kilted-* wheels that
@@ -50,10 +51,10 @@ setup(
     entry_points={
         'console_scripts': [
             'depth_node = depth_node.node:main',
-            'depth_node_bench = depth_node.bench:main',
-            'depth_node_demo = depth_node.demo:main',
-            'depth_node_run = depth_node.run:main',
-            'depth_node_eval = depth_node.eval:main',
+            'depth_node_bench = depth_node.offline.bench:main',
+            'depth_node_demo = depth_node.offline.demo:main',
+            'depth_node_run = depth_node.offline.run:main',
+            'depth_node_eval = depth_node.offline.eval:main',
         ],
     },
 )

@@ -3,9 +3,16 @@
 """
 Metric depth from a monocular RGB camera for ROS 2.
 
-The package is layered: :mod:`depth_node.conversions`, :mod:`depth_node.geometry`
-and :mod:`depth_node.models` form a ROS-free core (numpy, torch, transformers);
-:mod:`depth_node.node` is the thin rclpy layer over it.
+Layers, one direction (README, Development):
+
+- the ROS-free core, in this folder: :mod:`.frame` (the one frame path,
+  ``FrameProcessor``), :mod:`.conversions`, :mod:`.compressed`, :mod:`.geometry`,
+  :mod:`.camera`, :mod:`.messages`, :mod:`.pairing`, :mod:`.stream`,
+  :mod:`.diagnostics`, :mod:`.params`, :mod:`.errors`, :mod:`.visualize`;
+- :mod:`.models`: the networks (torch, transformers), per family;
+- :mod:`.node`: the thin rclpy node over the core;
+- :mod:`.offline`: the command-line tools on files and bags;
+- :mod:`.testing`: what tests, the demo and the soak share (never imported by the node).
 """
 
 __version__ = '0.1.0'

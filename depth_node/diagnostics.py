@@ -13,19 +13,24 @@ Diagnostics).
 import collections
 from dataclasses import dataclass, field
 import math
+import os
+import re
+import resource
+import sys
 import threading
-from typing import Dict, List, Optional, Sequence, Tuple
+import time
+from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
 #: DiagnosticStatus levels (diagnostic_msgs/DiagnosticStatus OK, WARN, ERROR).
 OK, WARN, ERROR = 0, 1, 2
 
 #: Why frames are dropped (the node's ``drops`` counter).
 DROP_REASONS = ('superseded', 'idle', 'no_camera_info', 'bad_image', 'bad_camera_info',
-                'cuda_oom', 'error')
+                'bad_depth', 'cuda_oom', 'error')
 #: Drops that are the node working as designed (newest frame wins, nobody listens).
 BENIGN_DROPS = ('superseded', 'idle')
 #: Drops that mean frames cannot be used as they come (input or device faults).
-FAULT_DROPS = ('bad_image', 'bad_camera_info', 'cuda_oom', 'error')
+FAULT_DROPS = ('bad_image', 'bad_camera_info', 'bad_depth', 'cuda_oom', 'error')
 
 #: Every key of the status's values, in order.
 KEYS = (
@@ -38,6 +43,65 @@ KEYS = (
     'output_subscribers', 'memory_rss_mb', 'gpu_memory_allocated_mb',
     'gpu_memory_reserved_mb',
 )
+
+
+_PAGE = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
+
+
+def rss_bytes() -> int:
+    """Return the resident set size of this process in bytes (peak RSS where /proc is absent)."""
+    try:
+        with open('/proc/self/statm', 'rb') as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak) * (1 if sys.platform == 'darwin' else 1024)
+
+
+_NUMBERS = re.compile(r'[-+]?\d[\d.,eE+-]*')
+
+
+def problem_kind(reason: str, text: str) -> Tuple[str, str]:
+    """
+    Return the throttling key of a log line: its reason and its text without numbers.
+
+    Two different problems (a 16UC1 image, then a camera_info of another size)
+    get lines of their own; the same problem with other sizes or stamps shares one.
+    """
+    return reason, _NUMBERS.sub('#', text)[:80]
+
+
+class LogThrottle:
+    """
+    At most one log line per key every ``period_s`` seconds; the rest are counted.
+
+    :meth:`allow` returns None for a line to suppress, else how many lines of the
+    key were suppressed since the last one let through (to say so in the line).
+    """
+
+    def __init__(self, period_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int = 256):
+        self.period_s = float(period_s)
+        self.clock = clock
+        self.max_keys = int(max_keys)
+        self._lock = threading.Lock()
+        self._last: Dict[Hashable, float] = {}
+        self._suppressed: Dict[Hashable, int] = {}
+
+    def allow(self, key: Hashable) -> Optional[int]:
+        """Return None to suppress a line of ``key`` now, else the count suppressed before it."""
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.period_s:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return None
+            if key not in self._last and len(self._last) >= self.max_keys:
+                oldest = min(self._last, key=self._last.get)
+                del self._last[oldest]
+                self._suppressed.pop(oldest, None)
+            self._last[key] = now
+            return self._suppressed.pop(key, 0)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

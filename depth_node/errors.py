@@ -30,3 +30,11 @@ class UnsupportedModelError(ModelLoadError):
 
 class ParameterValueError(DepthNodeError, ValueError):
     """A parameter value outside its allowed set."""
+
+
+class NoCameraInfoError(DepthNodeError, LookupError):
+    """A frame arrived before any camera_info: nothing to scale or back-project it with."""
+
+
+class InvalidDepthError(DepthNodeError, ValueError):
+    """The network produced no finite depth for a frame (e.g. fp16 overflow)."""

@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .conversions import POINTFIELD_FLOAT32
+from .conversions import POINTFIELD_FLOAT32, unpack_rgb
 from .errors import BadCameraInfoError
 
 
@@ -42,6 +42,24 @@ class Intrinsics:
         sx, sy = width / self.width, height / self.height
         return Intrinsics(width, height, self.fx * sx, self.fy * sy,
                           (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5)
+
+    def decimated(self, n: int) -> 'Intrinsics':
+        """
+        Return the intrinsics of every ``n``-th pixel in u and v (pixels 0, n, 2n, ...).
+
+        As image_proc's crop_decimate (nearest neighbour: output size
+        ``width // n`` x ``height // n``, binning multiplied by ``n``, which
+        image_geometry turns into ``fx / n``, ``cx / n``) and resize with scale
+        ``1 / n`` (``fx * scale``, ``cx * scale``) do: pixel u' of the output is
+        pixel ``n u'`` of the input, so ``cx' = cx / n`` exactly.
+        """
+        n = int(n)
+        if n < 1:
+            raise ValueError(f'decimation must be >= 1; got {n}')
+        if n == 1:
+            return self
+        return Intrinsics(self.width // n, self.height // n, self.fx / n, self.fy / n,
+                          self.cx / n, self.cy / n)
 
     def k(self) -> Tuple[float, ...]:
         """Row-major 3x3 camera matrix."""
@@ -70,14 +88,9 @@ def intrinsics_from_camera_info(msg) -> Intrinsics:
     else:
         fx, fy, cx, cy = k[0], k[4], k[2], k[5]
         source = 'K'
-    values = (fx, fy, cx, cy)
-    if not all(math.isfinite(v) for v in values):
-        raise BadCameraInfoError(f'camera_info {source} has non-finite values: {values}')
-    if fx <= 0.0 or fy <= 0.0:
-        raise BadCameraInfoError(
-            f'camera_info {source} has no focal length (fx={fx}, fy={fy}): uncalibrated camera')
     if width <= 0 or height <= 0:
         raise BadCameraInfoError(f'camera_info has no image size ({width}x{height})')
+    check_camera(fx, fy, cx, cy, width, height, f'camera_info {source}')
     bx = max(int(getattr(msg, 'binning_x', 0)), 1)
     by = max(int(getattr(msg, 'binning_y', 0)), 1)
     roi = getattr(msg, 'roi', None)
@@ -85,11 +98,50 @@ def intrinsics_from_camera_info(msg) -> Intrinsics:
     if roi is not None and int(roi.width) > 0 and int(roi.height) > 0 and (
             int(roi.width), int(roi.height)) != (width, height):
         ox, oy = int(roi.x_offset), int(roi.y_offset)
+        if ox + int(roi.width) > width or oy + int(roi.height) > height:
+            raise BadCameraInfoError(
+                f'camera_info roi {int(roi.width)}x{int(roi.height)} at ({ox}, {oy}) lies '
+                f'outside the {width}x{height} sensor')
         width, height = int(roi.width), int(roi.height)
+    if bx > width or by > height:
+        raise BadCameraInfoError(
+            f'camera_info binning {bx}x{by} leaves no pixel of a {width}x{height} image')
     if bx > 1 or by > 1 or ox or oy or (width, height) != (int(msg.width), int(msg.height)):
         return Intrinsics(width // bx, height // by, fx / bx, fy / by,
                           (cx - ox) / bx, (cy - oy) / by)
     return Intrinsics(width, height, fx, fy, cx, cy)
+
+
+#: Plausible focal lengths, in multiples of the image's larger side: from a field of view of
+#: about 179 degrees (0.005) to one of about 0.006 degrees (10000).
+FOCAL_RANGE = (0.005, 10000.0)
+
+
+def check_camera(fx: float, fy: float, cx: float, cy: float, width: int, height: int,
+                 source: str = 'camera') -> None:
+    """
+    Raise BadCameraInfoError unless the intrinsics describe a plausible pinhole camera.
+
+    Focal lengths must be finite, positive and within :data:`FOCAL_RANGE` times the
+    image's larger side; the principal point must be finite and within one image
+    size of the image (a crop may move it out of the image, not to infinity).
+    """
+    values = (fx, fy, cx, cy)
+    if not all(math.isfinite(v) for v in values):
+        raise BadCameraInfoError(f'{source} has non-finite values (fx, fy, cx, cy) = {values}')
+    if fx <= 0.0 or fy <= 0.0:
+        raise BadCameraInfoError(
+            f'{source} has no focal length (fx={fx}, fy={fy}): uncalibrated camera')
+    side = max(int(width), int(height), 1)
+    low, high = FOCAL_RANGE[0] * side, FOCAL_RANGE[1] * side
+    if not (low <= fx <= high and low <= fy <= high):
+        raise BadCameraInfoError(
+            f'{source} focal length fx={fx:g}, fy={fy:g} px is implausible for a '
+            f'{width}x{height} image (expected {low:g} to {high:g} px)')
+    if not (-width <= cx <= 2 * width and -height <= cy <= 2 * height):
+        raise BadCameraInfoError(
+            f'{source} principal point ({cx:g}, {cy:g}) lies far outside the {width}x{height} '
+            'image')
 
 
 def check_image_size(intr: Intrinsics, width: int, height: int) -> None:
@@ -146,6 +198,15 @@ class CloudData:
     is_dense: bool
 
 
+def cloud_points(cloud: CloudData) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """Return ``(xyz N x 3 float32, rgb N x 3 uint8 or None)`` of a cloud payload."""
+    nf = cloud.point_step // 4
+    values = np.frombuffer(cloud.data, dtype='<f4').reshape(-1, nf)
+    names = [f[0] for f in cloud.fields]
+    rgb = unpack_rgb(values[:, names.index('rgb')]) if 'rgb' in names else None
+    return values[:, :3], rgb
+
+
 class CloudBuilder:
     """Builds PointCloud2 data from depth maps, reusing rays while the camera is unchanged."""
 
@@ -162,7 +223,7 @@ class CloudBuilder:
               rgb_order: Sequence[int] = (0, 1, 2), stride: int = 1, organized: bool = True,
               min_depth: float = 0.0, max_depth: float = 0.0) -> CloudData:
         """
-        Back-project ``depth`` (metres, NaN/<=0 invalid) into cloud data.
+        Back-project ``depth`` (metres, NaN/<=0 invalid, +inf too far) into cloud data.
 
         ``rgb`` (``H x W x C`` uint8 whose red, green and blue channels are
         ``rgb_order``, so BGR, RGBA and mono need no copy) adds a packed rgb field. Points outside
@@ -176,8 +237,8 @@ class CloudBuilder:
             rgb = rgb[::s, ::s]
         with np.errstate(invalid='ignore'):
             valid = z > max(min_depth, 0.0)
-            if max_depth > 0.0:
-                valid &= z <= max_depth
+            # +inf ("too far", REP 117) is never a point, with or without a limit.
+            valid &= z <= max_depth if max_depth > 0.0 else z < np.inf
         nf = 4 if rgb is not None else 3
         names = ('x', 'y', 'z', 'rgb')[:nf]
         fields = [(name, 4 * i, POINTFIELD_FLOAT32, 1) for i, name in enumerate(names)]
@@ -222,3 +283,20 @@ def _pack_rgb_into(out: np.ndarray, pixels: np.ndarray, rgb_order: Sequence[int]
     raw[..., 13] = pixels[..., green]
     raw[..., 14] = pixels[..., red]
     raw[..., 15] = 0
+
+
+def decimate(image: np.ndarray, n: int) -> np.ndarray:
+    """
+    Return every ``n``-th pixel of ``image`` in u and v, as image_proc's crop_decimate.
+
+    A view (no copy) of ``height // n`` x ``width // n`` pixels: rows and columns
+    0, n, 2n, ...; trailing pixels that do not fill a whole step are dropped.
+    Nearest-neighbour on purpose: averaging would mix depths across edges.
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f'decimation must be >= 1; got {n}')
+    if n == 1:
+        return image
+    height, width = image.shape[:2]
+    return image[:height // n * n:n, :width // n * n:n]

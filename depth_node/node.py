@@ -3,9 +3,12 @@
 """
 The rclpy node: parameters, topics, lifecycle, threading and logging over the ROS-free core.
 
-Callbacks only store the newest image (and camera_info by stamp); a worker
-thread takes the newest frame, runs the network, and publishes
-``depth/image``, ``depth/camera_info`` and ``points`` with the image's header.
+Callbacks only store (:class:`~depth_node.pairing.FrameQueue`: the newest
+image, camera_info by stamp); a worker thread takes the newest frame when it is
+due, runs it through :class:`~depth_node.frame.FrameProcessor` and publishes
+``depth/image``, ``depth/camera_info`` and ``points`` with the image's header,
+``scan`` (with ``publish_scan``) in the camera's body frame, and
+``depth/colored``, computed only while it has subscribers.
 Older frames are dropped, so a slow GPU never builds a backlog, and no
 inference runs while nobody subscribes to an output.
 
@@ -13,9 +16,15 @@ The node is a ROS 2 managed (lifecycle) node: configure loads the weights,
 activate subscribes, deactivate stops inference, cleanup frees the model.
 With ``autostart`` (default) it configures and activates itself at start.
 Health goes to ``/diagnostics`` once a period.
+
+Logging: every line goes through one of three methods, one per severity (rclpy
+refuses two severities from one call site), and repeated lines are throttled
+per kind of problem (:class:`~depth_node.diagnostics.LogThrottle`).
 """
 
 import collections
+import ctypes
+import ctypes.util
 import gc
 import os
 import sys
@@ -24,86 +33,59 @@ import time
 from typing import Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                ParameterType, SetParametersResult)
+from rcl_interfaces.msg import SetParametersResult
 import rclpy
+from rclpy.exceptions import ParameterException
 import rclpy.executors
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
 import torch
 
-from .compressed import decode_compressed
-from .conversions import image_to_array
-from .diagnostics import assess, FrameStats, network_input_text, values
-from .errors import BadCameraInfoError, BadImageError, DepthNodeError, ModelLoadError
-from .geometry import check_image_size
+from . import messages
+from .diagnostics import (assess, FrameStats, LogThrottle, network_input_text, problem_kind,
+                          rss_bytes, values)
+from .errors import (BadCameraInfoError, BadImageError, DepthNodeError, InvalidDepthError,
+                     ModelLoadError, NoCameraInfoError, ParameterValueError)
+from .frame import describe_camera, FrameProcessor, OutputOptions
 from .models import load_model
-from .params import check_parameter, PARAMETERS, PARAMETERS_BY_NAME
-from .pipeline import DepthPipeline, OutputOptions
-from .rectify import CameraCache
-from .soak import rss_bytes
-from .stream import StreamMonitor
+from .pairing import CAMERA_INFO_HISTORY, FrameQueue, stamp_ns
+from .params import check_parameter, check_parameters, descriptor, PARAMETERS
+from .scan import scan_frame_id
 
-_PARAM_TYPES = {
-    'string': ParameterType.PARAMETER_STRING,
-    'double': ParameterType.PARAMETER_DOUBLE,
-    'integer': ParameterType.PARAMETER_INTEGER,
-    'bool': ParameterType.PARAMETER_BOOL,
-}
-
-#: How many camera_info messages are kept for pairing by stamp.
-CAMERA_INFO_HISTORY = 30
-#: How long a frame may wait for the camera_info of its own stamp before the latest is used.
-INFO_WAIT_S = 0.1
-#: Seconds without camera_info (while images come) before a warning; the last one is used.
-CAMERA_INFO_STALE_S = 2.0
-#: Seconds between repeated warnings of the same kind.
+#: Seconds between lines of the same kind (a problem, a stream change).
 THROTTLE_S = 5.0
 #: How long deactivate waits for the frame in progress.
 DEACTIVATE_WAIT_S = 10.0
 #: How long destroy_node (Ctrl-C, SIGTERM) waits for the frame in progress.
 JOIN_TIMEOUT_S = 1.0
+#: Seconds between checks of the input publishers' QoS (to match new or restarted ones).
+QOS_CHECK_S = 1.0
 #: Output topics; with no subscriber on any of them no inference runs.
-OUTPUT_TOPICS = ('depth/image', 'depth/camera_info', 'points')
+OUTPUT_TOPICS = ('depth/image', 'depth/camera_info', 'points', 'scan', 'depth/colored')
+#: The publishers of OUTPUT_TOPICS (scan_pub only with publish_scan).
+OUTPUT_PUBLISHERS = ('depth_pub', 'info_pub', 'points_pub', 'scan_pub', 'colored_pub')
+#: A frame this many times larger or smaller than the one before returns freed memory to the OS.
+TRIM_GROWTH = 2.0
 
 _SUCCESS = TransitionCallbackReturn.SUCCESS
 _FAILURE = TransitionCallbackReturn.FAILURE
 _CUDA_OOM = getattr(torch.cuda, 'OutOfMemoryError', None) or type('NoCudaOom', (Exception,), {})
 
-
-def descriptor_for(spec) -> ParameterDescriptor:
-    """Build the ParameterDescriptor (type, description, range, read-only) of one entry."""
-    desc = ParameterDescriptor(
-        name=spec.name, type=_PARAM_TYPES[spec.type], description=spec.description,
-        read_only=spec.read_only)
-    if spec.choices:
-        desc.additional_constraints = 'one of: ' + ', '.join(spec.choices)
-    if spec.range is not None and spec.type == 'double':
-        desc.floating_point_range = [FloatingPointRange(
-            from_value=float(spec.range[0]), to_value=float(spec.range[1]), step=0.0)]
-    if spec.range is not None and spec.type == 'integer':
-        desc.integer_range = [IntegerRange(
-            from_value=int(spec.range[0]), to_value=int(spec.range[1]), step=1)]
-    return desc
+#: Dropped-frame reasons of the core's typed errors.
+_DROP_REASONS = ((NoCameraInfoError, 'no_camera_info'), (BadImageError, 'bad_image'),
+                 (BadCameraInfoError, 'bad_camera_info'), (InvalidDepthError, 'bad_depth'))
 
 
-def output_options(cfg: dict) -> OutputOptions:
-    """Return the pipeline's output options from the node's parameter values."""
-    return OutputOptions(
-        focal_scaling=cfg['focal_scaling'], depth_encoding=cfg['depth_encoding'],
-        publish_points=cfg['publish_points'], points_rgb=cfg['points.rgb'],
-        points_stride=cfg['points.stride'], points_organized=cfg['points.organized'],
-        min_depth=cfg['min_depth'], max_depth=cfg['max_depth'])
-
-
-def _stamp_key(header):
-    return (int(header.stamp.sec), int(header.stamp.nanosec))
-
-
-def _stamp_ns(header) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+def _malloc_trim():
+    """Return glibc's ``malloc_trim`` (gives freed heap memory back to the OS), or None."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        return libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
 
 
 class DepthNode(LifecycleNode):
@@ -111,71 +93,123 @@ class DepthNode(LifecycleNode):
 
     def __init__(self, node_name: str = 'depth_node', **kwargs):
         super().__init__(node_name, **kwargs)
-        for spec in PARAMETERS:
-            self.declare_parameter(spec.name, spec.default, descriptor_for(spec))
-        self._cfg = {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
-        for name, value in self._cfg.items():
-            try:
-                check_parameter(name, value)
-            except DepthNodeError as exc:
-                self.destroy_node()
-                raise ModelLoadError(f'invalid parameter: {exc}') from None
+        try:
+            self._cfg = self._declare_parameters()
+        except DepthNodeError:
+            self.destroy_node()
+            raise
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._silence_libraries()
 
         self.model = None
-        self.pipeline: Optional[DepthPipeline] = None
+        self.processor: Optional[FrameProcessor] = None
         self.depth_pub = self.info_pub = self.points_pub = None
-        self.image_sub = None
-        self.info_sub = None
-        self._subscribe_timer = None
+        self.scan_pub = self.colored_pub = None
+        self._scan_frame_warned: Optional[str] = None
+        self.image_sub = self.info_sub = None
+        self._sub_qos = {}
+        self._qos_timer = None
         self._state = 'unconfigured'
-        self._active = False
         self._autostarting = False
         self._load_error: Optional[str] = None
+        self._stopping = False
+        self._last_frame_size = 0
+        self._trim = _malloc_trim()
 
         self.frames = FrameStats()
         self.drops = self.frames.drops  # Counter of dropped frames by reason
         self.events = collections.Counter()  # stream changes (camera restarts) by kind
         self.last_latency_ms: Optional[float] = None
         self.last_timings: Optional[dict] = None
-        self._cond = threading.Condition()
-        self._pending = None
-        self._pending_since: Optional[float] = None
-        self._paired_by_stamp = True
-        self._infos = {}
-        self._latest_info: Optional[CameraInfo] = None
-        self._busy = False
-        self._stop = False
-        self._next_due = 0.0
+        self._throttle = LogThrottle(THROTTLE_S)
         self._first_frame_logged = False
         self._idle = False
-        self._distortion_noted = False
-        self._cameras = CameraCache()
-        self._monitor = StreamMonitor(CAMERA_INFO_STALE_S)
 
         compressed = self._cfg['input_transport'] == 'compressed'
         self._image_type = CompressedImage if compressed else Image
         base = self.resolve_topic_name('image')
         self._image_topic = base.rstrip('/') + '/compressed' if compressed else base
         self._info_topic = self.resolve_topic_name('camera_info')
+        self.queue = FrameQueue(self._cfg['rate'], info_topic=self._info_topic)
+        self._types = messages.rclpy_types()
 
         self._diag_pub = None
-        self._diag_timer = None
         if self._cfg['diagnostics_period'] > 0.0:
             self._diag_pub = self.create_publisher(
                 DiagnosticArray, '/diagnostics',
                 QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                            reliability=ReliabilityPolicy.RELIABLE))
-            self._diag_timer = self.create_timer(
-                self._cfg['diagnostics_period'], self.publish_diagnostics)
+            self.create_timer(self._cfg['diagnostics_period'], self.publish_diagnostics)
 
         if self._cfg['autostart']:
             self._autostart()
+        else:
+            self._info(f"autostart is false: waiting unconfigured; run 'ros2 lifecycle set "
+                       f"{self.get_fully_qualified_name()} configure' (loads the model), then "
+                       "'... activate'")
         self._worker = threading.Thread(target=self._work, name='depth_node_worker', daemon=True)
         self._worker.start()
 
-    # ---------------------------------------------------------------- set-up
+    # ---------------------------------------------------------------- logging
+    def _info(self, text: str) -> None:
+        self.get_logger().info(text)
+
+    def _warn(self, text: str) -> None:
+        self.get_logger().warning(text)
+
+    def _error(self, text: str) -> None:
+        self.get_logger().error(text)
+
+    def _throttled(self, key, level: str, text: str) -> None:
+        """Log ``text`` unless a line of ``key`` went out less than THROTTLE_S ago."""
+        suppressed = self._throttle.allow(key)
+        if suppressed is None:
+            return
+        if suppressed:
+            text += f' ({suppressed} more like this in the last {THROTTLE_S:g} s)'
+        if level == 'warning':
+            self._warn(text)
+        else:
+            self._info(text)
+
+    def _log_events(self, events) -> None:
+        for event in events:
+            self.events[event.kind] += 1
+            self._throttled(('event', event.kind), event.level, event.text)
+
+    # ---------------------------------------------------------------- parameters
+    def _declare_parameters(self) -> dict:
+        """Declare every parameter, validate the values; raise ParameterValueError."""
+        cfg = {}
+        for spec in PARAMETERS:
+            try:
+                value = self.declare_parameter(spec.name, spec.default, descriptor(spec)).value
+            except ParameterException as exc:
+                raise ParameterValueError(f'invalid parameter {spec.name}: {exc}') from None
+            cfg[spec.name] = check_parameter(spec.name, value)
+            if spec.type == 'double' and isinstance(value, int):
+                # A whole number for a double (-p rate:=5): store it as the double it is.
+                self.set_parameters([Parameter(spec.name, Parameter.Type.DOUBLE, cfg[spec.name])])
+        check_parameters(cfg)
+        return cfg
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        updates = {}
+        try:
+            for p in params:
+                updates[p.name] = check_parameter(p.name, p.value)
+            check_parameters({**self._cfg, **updates})
+        except DepthNodeError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self._cfg.update({k: v for k, v in updates.items() if k in self._cfg})
+        if 'reference_focal' in updates and self.model is not None:
+            self.model.reference_focal = updates['reference_focal']
+        if 'mask_sky' in updates and hasattr(self.model, 'mask_sky'):
+            self.model.mask_sky = updates['mask_sky']
+        if 'rate' in updates:
+            self.queue.rate = updates['rate']
+        return SetParametersResult(successful=True)
+
     @staticmethod
     def _silence_libraries() -> None:
         """Keep weight-loading bars and hub retry warnings out of the node's log."""
@@ -200,17 +234,21 @@ class DepthNode(LifecycleNode):
         finally:
             self._autostarting = False
 
+    # ---------------------------------------------------------------- subscriptions
     def _input_qos(self, topic: str) -> Optional[QoSProfile]:
         """
-        Subscription QoS for ``topic``: keep-last 1 with the requested reliability.
+        Subscription QoS for ``topic``: keep-last, reliability and durability as offered.
 
-        ``auto`` matches the publishers (best effort if any publisher is best
-        effort, as image_pipeline does) and waits (returns None) while there is
-        no publisher.
+        Reliability: ``input_qos``, where ``auto`` matches the publishers (best
+        effort if any is, as image_pipeline does). Durability: transient local
+        when every publisher offers it (a driver latching its camera_info), else
+        volatile. With no publisher yet, ``auto`` waits (returns None) and the
+        explicit modes subscribe volatile; a latching publisher that comes later
+        is matched by the periodic check.
         """
         mode = self._cfg['input_qos']
+        infos = self.get_publishers_info_by_topic(topic)
         if mode == 'auto':
-            infos = self.get_publishers_info_by_topic(topic)
             if not infos:
                 return None
             best_effort = any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
@@ -220,88 +258,70 @@ class DepthNode(LifecycleNode):
         else:
             reliability = ReliabilityPolicy.RELIABLE if mode == 'reliable' \
                 else ReliabilityPolicy.BEST_EFFORT
-        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
+        latched = bool(infos) and all(
+            i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
+        durability = DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE
+        depth = CAMERA_INFO_HISTORY if topic == self._info_topic else 1
+        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                          reliability=reliability, durability=durability)
 
-    def _try_subscribe(self) -> None:
-        if not self._active or not self.context.ok():
+    def _check_subscriptions(self) -> None:
+        """Subscribe to the inputs, or re-subscribe where the publishers' QoS changed."""
+        if self._state != 'active' or not self.context.ok():
             return
-        if self.image_sub is None:
-            qos = self._input_qos(self._image_topic)
-            if qos is not None:
-                self.image_sub = self.create_subscription(
-                    self._image_type, self._image_topic, self._on_image, qos)
-                self.get_logger().info(
-                    f'subscribed to {self._image_topic} ({qos.reliability.name.lower()})')
-        if self.info_sub is None:
-            qos = self._input_qos(self._info_topic)
-            if qos is not None:
-                qos.depth = CAMERA_INFO_HISTORY
-                self.info_sub = self.create_subscription(
-                    CameraInfo, 'camera_info', self._on_camera_info, qos)
-                self.get_logger().info(
-                    f'subscribed to {self._info_topic} ({qos.reliability.name.lower()})')
-        if self.image_sub is not None and self.info_sub is not None:
-            if self._subscribe_timer is not None:
-                self.destroy_timer(self._subscribe_timer)
-                self._subscribe_timer = None
-        else:
-            if self._subscribe_timer is None:
-                self._subscribe_timer = self.create_timer(0.2, self._try_subscribe)
-            missing = [t for t, s in ((self._image_topic, self.image_sub),
-                                      (self._info_topic, self.info_sub)) if s is None]
-            self.get_logger().info(
-                f"input_qos 'auto': waiting for a publisher on {', '.join(missing)}",
-                throttle_duration_sec=THROTTLE_S)
+        waiting = []
+        for attr, topic, msg_type, callback in (
+                ('image_sub', self._image_topic, self._image_type, self._on_image),
+                ('info_sub', self._info_topic, CameraInfo, self._on_camera_info)):
+            qos = self._input_qos(topic)
+            if qos is None:
+                if getattr(self, attr) is None:
+                    waiting.append(topic)
+                continue
+            old = self._sub_qos.get(attr)
+            if old is not None and (old.reliability, old.durability) == (
+                    qos.reliability, qos.durability):
+                continue
+            if getattr(self, attr) is not None:
+                self.destroy_subscription(getattr(self, attr))
+            setattr(self, attr, self.create_subscription(msg_type, topic, callback, qos))
+            self._sub_qos[attr] = qos
+            self._info(f'subscribed to {topic} ({qos.reliability.name.lower()}, '
+                       f'{qos.durability.name.lower()})')
+        if waiting:
+            self._throttled(('waiting_publisher',), 'info',
+                            f"input_qos 'auto': waiting for a publisher on {', '.join(waiting)}")
 
     def _unsubscribe(self) -> None:
-        if self._subscribe_timer is not None:
-            self.destroy_timer(self._subscribe_timer)
-            self._subscribe_timer = None
+        if self._qos_timer is not None:
+            self.destroy_timer(self._qos_timer)
+            self._qos_timer = None
         for name in ('image_sub', 'info_sub'):
             sub = getattr(self, name)
             if sub is not None:
                 self.destroy_subscription(sub)
                 setattr(self, name, None)
-
-    def _on_set_parameters(self, params) -> SetParametersResult:
-        updates = {}
-        for p in params:
-            if p.name not in PARAMETERS_BY_NAME:
-                continue  # qos_overrides.* and other built-in parameters
-            try:
-                updates[p.name] = check_parameter(p.name, p.value)
-            except DepthNodeError as exc:
-                return SetParametersResult(successful=False, reason=str(exc))
-        with self._cond:
-            self._cfg.update(updates)
-            if 'reference_focal' in updates and self.model is not None:
-                self.model.reference_focal = updates['reference_focal']
-            if 'rate' in updates:
-                self._next_due = 0.0
-            self._cond.notify_all()
-        return SetParametersResult(successful=True)
+        self._sub_qos = {}
 
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state) -> TransitionCallbackReturn:
         """Load the weights and create the publishers; FAILURE if the model cannot load."""
         self._load_error = None
+        cfg = self._cfg
         try:
             model = load_model(
-                self._cfg['model'], self._cfg['device'], self._cfg['precision'],
-                compile_net=self._cfg['compile'], reference_focal=self._cfg['reference_focal'],
-                flip_tta=self._cfg['flip_tta'], warmup=(640, 480))
+                cfg['model'], cfg['device'], cfg['precision'], compile_net=cfg['compile'],
+                reference_focal=cfg['reference_focal'], flip_tta=cfg['flip_tta'],
+                mask_sky=cfg['mask_sky'], warmup=(640, 480))
         except ModelLoadError as exc:
             self._load_error = str(exc)
             if not self._autostarting:  # autostart: main() prints the one error line
-                self.get_logger().error(f'configure failed: {exc}')
+                self._error(f'configure failed: {exc}')
             return _FAILURE
-        if self._cfg['flip_tta'] and not model.supports_flip_tta:
-            self.get_logger().warning(
-                f'flip_tta is only used by ZoeDepth; ignored for {model.family}')
+        if cfg['flip_tta'] and not model.supports_flip_tta:
+            self._warn(f'flip_tta is only used by ZoeDepth; ignored for {model.family}')
         self.model = model
-        self.pipeline = DepthPipeline(model)
-        self._fov_fallback_noted = False
-        self._cameras.clear()
+        self.processor = FrameProcessor(model)
         self._first_frame_logged = False
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                              reliability=ReliabilityPolicy.RELIABLE)
@@ -312,38 +332,42 @@ class DepthNode(LifecycleNode):
             CameraInfo, 'depth/camera_info', out_qos, qos_overriding_options=overrides)
         self.points_pub = self.create_lifecycle_publisher(
             PointCloud2, 'points', out_qos, qos_overriding_options=overrides)
+        if cfg['publish_scan']:
+            self.scan_pub = self.create_lifecycle_publisher(
+                LaserScan, 'scan', out_qos, qos_overriding_options=overrides)
+        self.colored_pub = self.create_lifecycle_publisher(
+            Image, 'depth/colored', out_qos, qos_overriding_options=overrides)
         self._state = 'inactive'
-        self.get_logger().info(
+        self._info(
             f'ready: {model.describe()}, network input {network_input_text(model.processor)}, '
-            f'input {self._image_topic} ({self._cfg["input_transport"]}'
-            f'{", rectified" if self._cfg["input_rectified"] else ", undistorted here"})')
+            f'input {self._image_topic} ({cfg["input_transport"]}'
+            f'{", rectified" if cfg["input_rectified"] else ", undistorted here"})')
         return super().on_configure(state)
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         """Subscribe to the camera and start publishing."""
         result = super().on_activate(state)  # enables the lifecycle publishers
-        with self._cond:
-            self._active = True
-            self._next_due = 0.0
-            self._idle = False
-        self._try_subscribe()
+        self._idle = False
         self._state = 'active'
+        self.queue.open()
+        self._check_subscriptions()
+        self._qos_timer = self.create_timer(QOS_CHECK_S, self._check_subscriptions)
         if not self._autostarting:
-            self.get_logger().info('activated: processing frames')
+            self._info('activated: processing frames')
         return result
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
         """Unsubscribe, drop the waiting frame and wait for the one in progress."""
         self._stop_processing()
         self._state = 'inactive'
-        self.get_logger().info('deactivated: no inference until activated again')
+        self._info('deactivated: no inference until activated again')
         return super().on_deactivate(state)
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
         """Destroy the publishers and free the model and its GPU memory."""
         self._release()
         self._state = 'unconfigured'
-        self.get_logger().info('cleaned up: model unloaded')
+        self._info('cleaned up: model unloaded')
         return super().on_cleanup(state)
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -362,25 +386,21 @@ class DepthNode(LifecycleNode):
 
     def _stop_processing(self) -> None:
         self._unsubscribe()
-        with self._cond:
-            self._active = False
-            if self._pending is not None:
-                self._pending = None
-                self.frames.count_drop('idle')
-            deadline = time.monotonic() + DEACTIVATE_WAIT_S
-            while self._busy and time.monotonic() < deadline:
-                self._cond.wait(0.05)
+        if self.queue.close():
+            self.frames.count_drop('idle')
+        self.queue.wait_idle(DEACTIVATE_WAIT_S)
 
     def _release(self) -> None:
-        for name in ('depth_pub', 'info_pub', 'points_pub'):
+        for name in OUTPUT_PUBLISHERS:
             pub = getattr(self, name)
             if pub is not None:
                 self.destroy_lifecycle_publisher(pub)
                 setattr(self, name, None)
+        self._scan_frame_warned = None
         device = getattr(self.model, 'device', None)
-        self.pipeline = None
+        self.processor = None
         self.model = None
-        self._cameras.clear()
+        self.queue.reset_infos()
         gc.collect()
         if device is not None and device.type == 'cuda':
             torch.cuda.empty_cache()
@@ -392,244 +412,150 @@ class DepthNode(LifecycleNode):
 
     # ---------------------------------------------------------------- callbacks
     def _on_image(self, msg) -> None:
-        with self._cond:
-            if not self._active:
-                return
-            event = self._monitor.stamp(_stamp_ns(msg.header))
-            if event is not None:
-                key = _stamp_key(msg.header)
-                self._infos = {k: v for k, v in self._infos.items() if k <= key}
-            if self._pending is not None:
-                self.frames.count_drop('superseded')
-            self._pending = msg
-            self.frames.count_received()
-            self._cond.notify()
+        accepted, superseded, event = self.queue.put_image(msg)
+        if not accepted:
+            return
+        self.frames.count_received()
+        if superseded:
+            self.frames.count_drop('superseded')
         if event is not None:
-            self._log_event(event)
+            self._log_events([event])
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        with self._cond:
-            key = _stamp_key(msg.header)
-            latest = self._latest_info
-            if latest is not None and key < _stamp_key(latest.header):
-                # Stamps went back (bag loop, camera restart): forget the old stream's infos.
-                self._infos = {}
-            self._infos[key] = msg
-            while len(self._infos) > CAMERA_INFO_HISTORY:
-                del self._infos[next(iter(self._infos))]
-            self._latest_info = msg
-            event = self._monitor.camera_info_received(time.monotonic())
-            self._cond.notify()
+        event = self.queue.put_info(msg)
         if event is not None:
-            self._log_event(event)
+            self._log_events([event])
 
     # ---------------------------------------------------------------- worker
-    def _take_frame(self):
-        """Block until a frame is due; return (image, camera_info, paired, cfg) or None."""
-        with self._cond:
-            while not self._stop:
-                if self._pending is None or not self._active:
-                    self._cond.wait(0.5)
-                    continue
-                rate = float(self._cfg['rate'])
-                now = time.monotonic()
-                if rate > 0.0 and now < self._next_due:
-                    self._cond.wait(self._next_due - now)
-                    continue
-                key = _stamp_key(self._pending.header)
-                if key not in self._infos and self._info_may_come(key, now):
-                    self._cond.wait(0.01)
-                    continue
-                msg, self._pending = self._pending, None
-                self._pending_since = None
-                paired = key in self._infos
-                self._paired_by_stamp = paired
-                info = self._infos.get(key, self._latest_info)
-                self._next_due = now + 1.0 / rate if rate > 0.0 else 0.0
-                self._busy = True
-                return msg, info, paired, dict(self._cfg)
-        return None
-
-    def _info_may_come(self, key, now: float) -> bool:
-        """
-        Whether to wait briefly for the camera_info stamped ``key`` (sent beside the image).
-
-        Only while none has arrived yet, or while the camera has been sending
-        camera_info with the images' stamps; a stream with one static
-        camera_info is never delayed.
-        """
-        if self._pending_since is None:
-            self._pending_since = now
-        if now - self._pending_since >= INFO_WAIT_S:
-            return False
-        latest = self._latest_info
-        if latest is None:
-            return True
-        return self._paired_by_stamp and _stamp_key(latest.header) < key
-
     def _work(self) -> None:
         while True:
-            item = self._take_frame()
-            if item is None:
+            frame = self.queue.take()
+            if frame is None:
                 return
+            size = len(frame.image.data)
             try:
-                self._process(*item)
-            except BadImageError as exc:
-                self._drop('bad_image', f'dropped frame: {exc}')
-            except BadCameraInfoError as exc:
-                self._drop('bad_camera_info', f'dropped frame: {exc}')
+                self._log_events(frame.events)
+                self._process(frame.image, frame.info, dict(self._cfg))
             except _CUDA_OOM:
                 gc.collect()
                 torch.cuda.empty_cache()  # a no-op where CUDA was never initialised
                 self._drop('cuda_oom', 'dropped frame: CUDA out of memory; freed the CUDA '
                            'cache and going on (try a smaller model, precision:=fp16 or a '
                            'smaller image)')
+            except DepthNodeError as exc:
+                reason = next((r for t, r in _DROP_REASONS if isinstance(exc, t)), 'error')
+                self._drop(reason, self._drop_text(reason, exc))
             except Exception as exc:  # noqa: B902 - the worker must survive any frame
-                if not self._stop:
+                if not self._stopping:
                     self._drop('error', f'dropped frame: {type(exc).__name__}: {exc}')
             finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+                frame = None
+                self.queue.done()
+            self._trim_after_large_frame(size)
+
+    def _drop_text(self, reason: str, exc: Exception) -> str:
+        if reason == 'no_camera_info':
+            return (f'no camera_info received yet on {self._info_topic}; waiting for it '
+                    '(frames are dropped until it arrives)')
+        return f'dropped frame: {exc}'
 
     def _drop(self, reason: str, text: str) -> None:
         self.frames.count_drop(reason)
-        self.get_logger().warning(text, throttle_duration_sec=THROTTLE_S)
-
-    def _log_event(self, event) -> None:
-        self.events[event.kind] += 1
-        log = self.get_logger()
-        (log.warning if event.level == 'warning' else log.info)(event.text)
+        self._throttled(problem_kind(reason, text), 'warning', text)
 
     def _subscribers(self, cfg: dict) -> int:
         """Return how many subscriptions the outputs have (points only when published)."""
-        pubs = [self.depth_pub, self.info_pub]
+        pubs = [self.depth_pub, self.info_pub, self.scan_pub, self.colored_pub]
         if cfg['publish_points']:
             pubs.append(self.points_pub)
         return sum(p.get_subscription_count() for p in pubs if p is not None)
 
-    def _process(self, msg, info: Optional[CameraInfo], paired: bool, cfg: dict) -> None:
+    def _colored_wanted(self) -> bool:
+        """Whether depth/colored has subscribers (it is computed only then)."""
+        pub = self.colored_pub
+        return pub is not None and pub.get_subscription_count() > 0
+
+    def _scan_frame(self, cfg: dict, image_frame_id: str) -> Optional[str]:
+        """
+        Return the frame of this frame's scan, or None: no scan (publish_scan off, or unknown).
+
+        An image frame without an ``_optical`` suffix and no ``scan.frame_id`` is
+        said once per image frame.
+        """
+        if self.scan_pub is None:
+            return None
+        frame = scan_frame_id(cfg['scan.frame_id'], image_frame_id)
+        if frame is None and self._scan_frame_warned != image_frame_id:
+            self._scan_frame_warned = image_frame_id
+            self._warn(
+                f"publish_scan: no scan, its frame is unknown: the image frame '{image_frame_id}' "
+                "does not end in '_optical_frame' or '_optical', so its body frame (x forward, "
+                'z up) cannot be named; set scan.frame_id to the frame at the camera with x '
+                'along the optical axis')
+        return frame
+
+    def _process(self, msg, info: Optional[CameraInfo], cfg: dict) -> None:
+        processor = self.processor
+        if processor is None:
+            return
         if self._subscribers(cfg) == 0:
             self.frames.count_drop('idle')
             if not self._idle:
                 self._idle = True
-                self.get_logger().info(
-                    f"no subscriber on {', '.join(OUTPUT_TOPICS)}: idle, no inference until "
-                    'one subscribes')
+                self._info(f"no subscriber on {', '.join(OUTPUT_TOPICS)}: idle, no inference "
+                           'until one subscribes')
             return
         if self._idle:
             self._idle = False
-            self.get_logger().info('an output has a subscriber: resuming inference')
-        if isinstance(msg, CompressedImage):
-            pixels, order, encoding = decode_compressed(msg)
-        else:
-            pixels, order = image_to_array(msg)
-            encoding = str(msg.encoding)
-        height, width = pixels.shape[:2]
-        if info is None:
-            with self._cond:
-                self._monitor.waiting_for_info()
-            self.frames.count_drop('no_camera_info')
-            self.get_logger().warning(
-                f'no camera_info received yet on {self._info_topic}; waiting for it '
-                '(frames are dropped until it arrives)', throttle_duration_sec=THROTTLE_S)
-            return
-        with self._cond:
-            events = self._monitor.frame(width, height, encoding, msg.header.frame_id,
-                                         time.monotonic(), paired, self._info_topic)
-        for event in events:
-            self._log_event(event)
-        try:
-            cam = self._cameras.get(info, rectify=not cfg['input_rectified'])
-            check_image_size(cam.intrinsics, width, height)
-        except BadCameraInfoError as exc:
-            if not getattr(self.model, 'has_fov_head', False):
-                raise
-            self._process_with_estimated_focal(msg, pixels, order, cfg, exc)
-            return
-        intr = cam.intrinsics
-        if self._cameras.changed:
-            text = (f'{intr.width}x{intr.height} fx {intr.fx:.1f} fy {intr.fy:.1f} '
-                    f'cx {intr.cx:.1f} cy {intr.cy:.1f}'
-                    + (f' (undistorted, {info.distortion_model})' if cam.undistorter else ''))
-            with self._cond:
-                event = self._monitor.camera(text)
-            if event is not None:
-                self._log_event(event)
-            if cam.distortion_ignored and not self._distortion_noted:
-                self._distortion_noted = True
-                self.get_logger().info(
-                    f'camera_info has non-zero distortion ({info.distortion_model}) but '
-                    'input_rectified is true: the image is used as it is; set '
-                    'input_rectified:=false to undistort it here')
+            self._info('an output has a subscriber: resuming inference')
+        t0 = time.perf_counter()
+        opts = OutputOptions.from_parameters(cfg, colored=self._colored_wanted())
+        scan_frame = self._scan_frame(cfg, str(msg.header.frame_id))
+        opts.scan = scan_frame is not None
+        out = processor.process(msg, info, opts)
+        self._log_events(out.events)
         if not self._first_frame_logged:
             self._first_frame_logged = True
             ref = self.model.reference_focal
-            self.get_logger().info(
-                f'first frame {intr.width}x{intr.height} {encoding}, fx {intr.fx:.1f} '
-                f'fy {intr.fy:.1f}, focal scaling {"on" if cfg["focal_scaling"] else "off"}'
-                + (f', reference focal {ref:.1f} px' if ref else '')
-                + (', undistorted here' if cam.undistorter else ''))
-        opts = output_options(cfg)
-        t0 = time.perf_counter()
-        _, result = self.pipeline.process_camera(pixels, order, cam, opts)
-        self._publish(msg.header, cam.output_fields(info), result, t0)
+            decimation = cfg['output_decimation']
+            self._info(f'first frame {describe_camera(out.intrinsics)}, focal scaling '
+                       f'{"on" if cfg["focal_scaling"] else "off"}'
+                       + (f', reference focal {ref:.1f} px' if ref else '')
+                       + ('' if cfg['input_rectified'] else ', undistorted here')
+                       + (f', outputs at 1/{decimation}' if decimation > 1 else ''))
+        self._publish(msg.header, out, t0, scan_frame)
 
-    def _process_with_estimated_focal(self, msg, pixels, order, cfg: dict, exc) -> None:
+    def _trim_after_large_frame(self, size: int) -> None:
         """
-        Serve a frame whose camera_info is unusable from Depth Pro's own field of view.
+        Give the memory of an unusually large frame back to the OS once it is gone.
 
-        Depth, cloud and depth/camera_info then use the estimated pinhole camera
-        (fx = fy from the field of view, principal point at the centre); said once.
+        glibc keeps freed heap memory of large buffers for reuse, so one 4000x3000
+        frame among 640x480 ones would leave the process hundreds of MB larger. The
+        memory is trimmed after the large frame and again after the next smaller one
+        (when the middleware has let go of the large messages).
         """
-        height, width = pixels.shape[:2]
-        if not self._fov_fallback_noted:
-            self._fov_fallback_noted = True
-            self.get_logger().warning(
-                f'camera_info unusable ({exc}); Depth Pro falls back to its own estimated '
-                'field of view for the scale, the cloud and depth/camera_info')
-        opts = output_options(cfg)
-        timings = {}
-        t0 = time.perf_counter()
-        depth = self.pipeline.depth(pixels, order, None, False, timings)
-        intr = self.model.estimated_intrinsics(width, height)
-        result = self.pipeline.encode(depth, pixels, order, intr, opts, timings)
-        fields = {'height': height, 'width': width, 'distortion_model': 'plumb_bob',
-                  'd': [0.0] * 5, 'k': list(intr.k()),
-                  'r': [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0], 'p': list(intr.p())}
-        self._publish(msg.header, fields, result, t0)
+        previous, self._last_frame_size = self._last_frame_size, size
+        if previous and (size > TRIM_GROWTH * previous or previous > TRIM_GROWTH * size):
+            gc.collect()
+            if self._trim is not None:
+                self._trim(0)
 
-    def _publish(self, header, info_fields: dict, result, t0: float) -> None:
-        """Publish depth, camera_info and cloud of one frame, then count it (``t0``: start)."""
-        depth = Image()
-        depth.header = header
-        depth.height, depth.width = result.depth.shape
-        depth.encoding = result.depth_encoding
-        depth.is_bigendian = 0
-        depth.step = result.depth_step
-        depth.data = result.depth_data
-        out_info = CameraInfo()
-        for name, value in info_fields.items():
-            setattr(out_info, name, value)
-        out_info.header = header
-        self.depth_pub.publish(depth)
-        self.info_pub.publish(out_info)
-        cloud = result.cloud
-        if cloud is not None:
-            pc = PointCloud2()
-            pc.header = header
-            pc.height, pc.width = cloud.height, cloud.width
-            pc.fields = [PointField(name=n, offset=o, datatype=t, count=c)
-                         for n, o, t, c in cloud.fields]
-            pc.is_bigendian = False
-            pc.point_step, pc.row_step = cloud.point_step, cloud.row_step
-            pc.data = cloud.data
-            pc.is_dense = cloud.is_dense
-            self.points_pub.publish(pc)
-        end_to_end_ms = (self.get_clock().now().nanoseconds - _stamp_ns(header)) * 1e-6
-        self.frames.count_published(result.model_ms, end_to_end_ms, time.monotonic())
+    def _publish(self, header, out, t0: float, scan_frame: Optional[str] = None) -> None:
+        """Publish the outputs of one frame, then count it (``t0``: start)."""
+        types = self._types
+        self.depth_pub.publish(messages.depth_image(types, header, out))
+        self.info_pub.publish(messages.camera_info(types, header, out.camera_info))
+        if out.cloud is not None:
+            self.points_pub.publish(messages.point_cloud(types, header, out.cloud))
+        if out.scan is not None and scan_frame is not None and self.scan_pub is not None:
+            scan_header = types.Header(stamp=header.stamp, frame_id=scan_frame)
+            self.scan_pub.publish(messages.laser_scan(types, scan_header, out.scan))
+        if out.colored is not None and self.colored_pub is not None:
+            self.colored_pub.publish(messages.colored_image(types, header, out.colored))
+        end_to_end_ms = (self.get_clock().now().nanoseconds - stamp_ns(header)) * 1e-6
+        self.frames.count_published(out.model_ms, end_to_end_ms, time.monotonic())
         self.last_latency_ms = (time.perf_counter() - t0) * 1000.0
-        self.last_timings = result.timings
+        self.last_timings = out.timings
 
     # ---------------------------------------------------------------- diagnostics
     def diagnostic_status(self) -> DiagnosticStatus:
@@ -656,7 +582,8 @@ class DepthNode(LifecycleNode):
         else:
             info.update({'model': cfg['model'], 'device': cfg['device'],
                          'precision': cfg['precision']})
-        cam = self._cameras.camera
+        processor = self.processor
+        cam = processor.cameras.camera if processor is not None else None
         if cam is not None:
             info['input_size'] = f'{cam.intrinsics.width}x{cam.intrinsics.height}'
         if self.depth_pub is not None:
@@ -681,16 +608,14 @@ class DepthNode(LifecycleNode):
     # ---------------------------------------------------------------- shutdown
     def destroy_node(self):
         """Stop and join the worker, free the model, then destroy the node."""
-        cond = getattr(self, '_cond', None)  # absent when the constructor failed early
-        if cond is not None:
-            with cond:
-                self._stop = True
-                self._active = False
-                cond.notify_all()
+        self._stopping = True
+        queue = getattr(self, 'queue', None)  # absent when the constructor failed early
+        if queue is not None:
+            queue.stop()
         worker = getattr(self, '_worker', None)
         if worker is not None and worker.is_alive() and threading.current_thread() is not worker:
             worker.join(timeout=JOIN_TIMEOUT_S)
-        self.pipeline = None
+        self.processor = None
         self.model = None
         return super().destroy_node()
 
@@ -701,16 +626,17 @@ def run(args=None) -> int:
 
     rclpy's signal handlers shut the context down on SIGINT and SIGTERM; spin
     then returns (ExternalShutdownException, or KeyboardInterrupt on older
-    distros), the worker is joined and the node destroyed.
+    distros), the worker is joined and the node destroyed. A model or
+    parameter that cannot be used ends the process with one line and status 2.
     """
     rclpy.init(args=args)
     node = None
     try:
         node = DepthNode()
         rclpy.spin(node)
-    except ModelLoadError as exc:
+    except DepthNodeError as exc:
         print(f'[depth_node] error: {exc}', file=sys.stderr)
-        return 1
+        return 2
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     except Exception:  # noqa: B902 - a callback racing the shutdown is not an error

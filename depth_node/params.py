@@ -3,9 +3,13 @@
 """
 The node's parameters as one pure-Python table.
 
-The rclpy node declares exactly these (with a ``ParameterDescriptor`` each);
-``config/depth_node.yaml``, the launch file and README are checked against this
-table by the tests, so code, YAML and documentation cannot drift apart.
+The rclpy node declares exactly these (with the ``ParameterDescriptor`` of
+:func:`descriptor`); ``config/depth_node.yaml``, the launch file and README are
+checked against this table by the tests, so code, YAML and documentation cannot
+drift apart. Values are validated here, the same way whether they come from
+YAML, the command line or ``set_parameters``: :func:`check_parameter` (type,
+choices, range; a whole number is accepted for a double) and
+:func:`check_parameters` (rules between parameters).
 """
 
 from dataclasses import dataclass
@@ -100,6 +104,11 @@ PARAMETERS = (
         "checkpoint's own value (README, Models).",
         range=(0.0, 100000.0)),
     ParameterSpec(
+        'mask_sky', 'bool', True,
+        'Depth Anything 3 only: pixels its sky head marks are +inf in depth/image (too far, '
+        'REP 117; 0 in 16UC1) and never points; false keeps the predicted depth there. '
+        'Ignored by other families.'),
+    ParameterSpec(
         'publish_points', 'bool', True,
         'Publish the sensor_msgs/PointCloud2 on points.'),
     ParameterSpec(
@@ -126,9 +135,91 @@ PARAMETERS = (
         'Seconds between diagnostic_msgs/DiagnosticArray messages on /diagnostics; '
         '0 = no diagnostics.',
         read_only=True, range=(0.0, 60.0)),
+    # Navigation outputs (issue 10): decimation, edge filter, scan, colourised depth.
+    ParameterSpec(
+        'output_decimation', 'integer', 1,
+        'Publish depth/image, depth/camera_info, points, scan and depth/colored at 1/N of '
+        'the input size: every Nth pixel in u and v, intrinsics scaled as image_proc does '
+        '(fx / N, cx / N). 1 = input size.',
+        range=(1, 16)),
+    ParameterSpec(
+        'edge_filter.enabled', 'bool', True,
+        'Remove flying pixels (depth blurred across object edges, hanging between the '
+        'foreground and the background) from the cloud and the scan.'),
+    ParameterSpec(
+        'edge_filter.min_angle', 'double', 10.0,
+        'Degrees: a pixel whose neighbours on both sides (in its row or its column) form '
+        'segments within this angle of the line of sight is a flying pixel.',
+        range=(1.0, 45.0)),
+    ParameterSpec(
+        'edge_filter.apply_to_depth', 'bool', False,
+        'Also set flying pixels to NaN (0 in 16UC1) in depth/image; false publishes the '
+        'depth as predicted.'),
+    ParameterSpec(
+        'publish_scan', 'bool', False,
+        'Publish a sensor_msgs/LaserScan on scan (depthimage_to_laserscan semantics).',
+        read_only=True),
+    ParameterSpec(
+        'scan.frame_id', 'string', '',
+        "Frame of the scan (x forward, z up); '' = the image's optical frame with "
+        "'_optical_frame' replaced by '_frame' (camera_color_optical_frame -> "
+        'camera_color_frame).'),
+    ParameterSpec(
+        'scan.height', 'integer', 1,
+        'Rows around the optical centre (cy) that feed the scan; each column keeps its '
+        'nearest range.',
+        range=(1, 4096)),
+    ParameterSpec(
+        'scan.range_min', 'double', 0.45,
+        'Metres: scan ranges closer than this are not used (-inf where nothing else is '
+        'seen in a direction).',
+        range=(0.0, 1000.0)),
+    ParameterSpec(
+        'scan.range_max', 'double', 10.0,
+        'Metres: scan ranges farther than this are not used (+inf where nothing nearer is '
+        'seen in a direction).',
+        range=(0.0, 1000.0)),
+    ParameterSpec(
+        'colored.min_depth', 'double', 0.0,
+        'Metres shown red in depth/colored; 0 = the 2nd percentile of each frame.',
+        range=(0.0, 1000.0)),
+    ParameterSpec(
+        'colored.max_depth', 'double', 0.0,
+        'Metres shown blue in depth/colored; 0 = the 98th percentile of each frame.',
+        range=(0.0, 1000.0)),
 )
 
 PARAMETERS_BY_NAME = {p.name: p for p in PARAMETERS}
+
+
+_TYPE_NAMES = {'string': 'a string', 'double': 'a number', 'integer': 'an integer',
+               'bool': 'true or false'}
+
+
+def descriptor(spec: ParameterSpec):
+    """
+    Return the rcl_interfaces ParameterDescriptor of one table entry.
+
+    Typing is dynamic: rclpy would refuse a whole number for a double (``-p
+    rate:=5``) with a type error before any callback runs, so types are checked
+    by :func:`check_parameter` instead, with a message that says what to pass.
+    Ranges, choices and read-only are declared for ``ros2 param describe``;
+    rclpy enforces the ranges and read-only itself.
+    """
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+    desc = ParameterDescriptor(name=spec.name, description=spec.description,
+                               read_only=spec.read_only, dynamic_typing=True)
+    if spec.choices:
+        desc.additional_constraints = 'one of: ' + ', '.join(spec.choices)
+    elif spec.type != 'string':
+        desc.additional_constraints = f'{_TYPE_NAMES[spec.type]}'
+    if spec.range is not None and spec.type == 'double':
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=float(spec.range[0]), to_value=float(spec.range[1]), step=0.0)]
+    if spec.range is not None and spec.type == 'integer':
+        desc.integer_range = [IntegerRange(
+            from_value=int(spec.range[0]), to_value=int(spec.range[1]), step=1)]
+    return desc
 
 
 def check_choice(name: str, value: str, choices: Tuple[str, ...]) -> str:
@@ -143,22 +234,51 @@ def check_choice(name: str, value: str, choices: Tuple[str, ...]) -> str:
 
 def check_parameter(name: str, value: Any) -> Any:
     """
-    Validate one parameter value against the table; raise ParameterValueError.
+    Validate one parameter value against the table; return it (a double as float).
 
-    Used by the node's set-parameters callback, so values from YAML, the command
-    line and run-time ``set_parameters`` are checked the same way.
+    Raises ParameterValueError with a message that names the parameter, what it
+    takes and what was given. Unknown names pass unchanged (rclpy's own
+    ``qos_overrides.*``, ``use_sim_time``).
     """
     spec = PARAMETERS_BY_NAME.get(name)
     if spec is None:
         return value
-    if spec.choices is not None:
-        return check_choice(name, str(value), spec.choices)
-    if spec.type in ('double', 'integer'):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParameterValueError(f'{name} must be a number; got {value!r}')
-        if not math.isfinite(float(value)):
-            raise ParameterValueError(f'{name} must be finite; got {value!r}')
-        if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
-            raise ParameterValueError(
-                f'{name} must be within [{spec.range[0]}, {spec.range[1]}]; got {value!r}')
-    return value
+    wanted = _TYPE_NAMES[spec.type]
+    if spec.type == 'bool':
+        if not isinstance(value, bool):
+            raise ParameterValueError(f'{name} must be {wanted}; got {value!r}')
+        return value
+    if spec.type == 'string':
+        if not isinstance(value, str):
+            raise ParameterValueError(f'{name} must be {wanted}; got {value!r}')
+        if spec.choices is not None:
+            return check_choice(name, value, spec.choices)
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParameterValueError(f'{name} must be {wanted}; got {value!r}')
+    if spec.type == 'integer' and not isinstance(value, int):
+        raise ParameterValueError(f'{name} must be {wanted} (a whole number); got {value!r}')
+    if not math.isfinite(float(value)):
+        raise ParameterValueError(f'{name} must be finite; got {value!r}')
+    if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
+        raise ParameterValueError(
+            f'{name} must be within [{spec.range[0]:g}, {spec.range[1]:g}]; got {value!r}')
+    return float(value) if spec.type == 'double' else int(value)
+
+
+def check_parameters(values: dict) -> None:
+    """Raise ParameterValueError where parameters contradict each other (``values``: all)."""
+    low, high = values.get('min_depth', 0.0), values.get('max_depth', 0.0)
+    if high > 0.0 and low > high:
+        raise ParameterValueError(
+            f'min_depth ({low:g} m) is larger than max_depth ({high:g} m): the cloud would be '
+            'empty; lower min_depth or raise max_depth (0 = no limit)')
+    low, high = values.get('scan.range_min', 0.0), values.get('scan.range_max', 1.0)
+    if not low < high:
+        raise ParameterValueError(
+            f'scan.range_min ({low:g} m) must be smaller than scan.range_max ({high:g} m)')
+    low, high = values.get('colored.min_depth', 0.0), values.get('colored.max_depth', 0.0)
+    if low > 0.0 and high > 0.0 and not low < high:
+        raise ParameterValueError(
+            f'colored.min_depth ({low:g} m) must be smaller than colored.max_depth '
+            f'({high:g} m) (0 = automatic)')

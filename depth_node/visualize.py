@@ -122,3 +122,49 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f'expected an H x W x 3 image, got shape {image.shape}')
     return image
+
+
+#: Turbo in BGR order (sensor_msgs ``bgr8``) with a 257th entry, black, for invalid pixels.
+_TURBO_LUT_BGR = np.concatenate([_TURBO_LUT[:, ::-1], np.zeros((1, 3), np.uint8)])
+
+#: Every how many pixels (in u and v) the automatic colour range samples the depth.
+AUTO_RANGE_STEP = 4
+
+
+def colorize_depth_bgr(depth_m: np.ndarray, vmin: float = 0.0, vmax: float = 0.0) -> np.ndarray:
+    """
+    Colour a metric depth map for people: ``H x W`` metres to ``H x W x 3`` uint8 BGR.
+
+    The per-frame version of :func:`colorize_depth` for the node's ``depth/colored``
+    topic (``bgr8``): the same Turbo colours (near red, far blue, invalid black)
+    for the same range, in BGR order. ``vmin``/``vmax`` > 0 fix the range (metres);
+    0 takes that bound from the 2nd/98th percentile of the valid depths, sampled
+    on every :data:`AUTO_RANGE_STEP`-th pixel to stay cheap. Only two fixed
+    bounds with ``vmax <= vmin`` are refused (ValueError).
+    """
+    depth = np.asarray(depth_m, dtype=np.float32)
+    if depth.ndim != 2:
+        raise ValueError(f'depth must be H x W, got shape {depth.shape}')
+    fixed_min, fixed_max = vmin > 0.0, vmax > 0.0
+    if not (fixed_min and fixed_max):
+        step = AUTO_RANGE_STEP
+        auto_min, auto_max = depth_range(depth[step // 2::step, step // 2::step])
+        vmin = vmin if fixed_min else auto_min
+        vmax = vmax if fixed_max else auto_max
+        # One bound fixed beyond the frame's other one: a narrow range at the fixed one.
+        if fixed_min and not vmax > vmin:
+            vmax = vmin * 1.01 + 1e-6
+        elif fixed_max and not vmax > vmin:
+            vmin = vmax * 0.99
+    if not vmax > vmin:
+        raise ValueError(f'vmax ({vmax}) must be greater than vmin ({vmin})')
+    with np.errstate(invalid='ignore'):
+        x = np.subtract(np.float32(vmax), depth)
+        np.divide(x, np.float32(vmax - vmin), out=x)
+        np.clip(x, 0.0, 1.0, out=x)
+        np.multiply(x, np.float32(255.0), out=x)
+        np.round(x, out=x)
+        index = x.astype(np.uint16)
+        # NaN, infinite and non-positive depths are black (the LUT's last entry).
+        index[~(np.isfinite(depth) & (depth > 0.0))] = 256
+    return np.take(_TURBO_LUT_BGR, index, axis=0)

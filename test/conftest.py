@@ -16,8 +16,15 @@ os.environ.setdefault('ROS_LOCALHOST_ONLY', '1')
 @pytest.fixture(scope='session')
 def tiny_da_dir(tmp_path_factory):
     """Build a tiny metric Depth Anything checkpoint (indoor head, max_depth 20)."""
-    from tiny_models import make_depth_anything
+    from depth_node.testing.tiny_models import make_depth_anything
     return make_depth_anything(tmp_path_factory.mktemp('tiny_da'))
+
+
+@pytest.fixture(scope='session')
+def fast_da_dir(tiny_da_dir, tmp_path_factory):
+    """Build the tiny checkpoint with a 56 px network input (one inference takes ms)."""
+    from depth_node.testing.ros_harness import make_fast_checkpoint
+    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
 
 
 @pytest.fixture(scope='session')

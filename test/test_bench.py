@@ -4,7 +4,7 @@
 
 import json
 
-from depth_node import bench
+from depth_node.offline import bench
 import pytest
 import torch
 
@@ -35,9 +35,12 @@ def test_bench_reports_every_stage(capsys, tmp_path, tiny_da_dir):
     assert (report['width'], report['height'], report['batch']) == (160, 120, 1)
     assert report['device'] == 'cpu' and report['precision'] == 'float32'
     assert report['cloud'] is True and report['family'] == 'depth_anything_v2_metric'
-    keys = STAGE_KEYS + ('cloud_msg',)
+    assert (report['decimation'], report['edge_filter'], report['scan'],
+            report['colored']) == (1, True, True, True)
+    keys = STAGE_KEYS + ('cloud_msg', 'edge_filter', 'scan', 'colored')
     if report['ros_messages']:
-        keys += ('ros_depth_msg', 'ros_cloud_msg')
+        keys += ('ros_depth_msg', 'ros_cloud_msg', 'ros_scan_msg', 'ros_colored_msg')
+    assert 'decimate' not in report['stages']  # output_decimation 1
     for key in keys:
         stat = report['stages'][key]
         assert stat['median_ms'] > 0 and stat['p90_ms'] >= stat['median_ms'], key
@@ -48,7 +51,7 @@ def test_bench_reports_every_stage(capsys, tmp_path, tiny_da_dir):
 
 @pytest.mark.parametrize('family', ['zoedepth', 'depth_pro'])
 def test_bench_runs_every_family_without_cloud(capsys, tmp_path, family):
-    from tiny_models import make_depth_pro, make_zoedepth
+    from depth_node.testing.tiny_models import make_depth_pro, make_zoedepth
     path = make_zoedepth(tmp_path) if family == 'zoedepth' else make_depth_pro(tmp_path)
     report, out = run_main(capsys, '--model', path, '--device', 'cpu', '--width', '96',
                            '--height', '64', '--frames', '2', '--warmup', '0', '--no-cloud',
@@ -58,6 +61,18 @@ def test_bench_runs_every_family_without_cloud(capsys, tmp_path, family):
     assert 'cloud_msg' not in report['stages'] and 'ros_cloud_msg' not in report['stages']
     assert all(report['stages'][k]['median_ms'] > 0 for k in STAGE_KEYS)
     assert 'point cloud payload' in out and '(off)' in out
+
+
+def test_bench_navigation_stages_follow_the_options(capsys, tiny_da_dir):
+    report, out = run_main(capsys, '--model', tiny_da_dir, '--device', 'cpu', '--width', '96',
+                           '--height', '64', '--frames', '2', '--warmup', '0',
+                           '--decimation', '2', '--no-scan', '--no-colored',
+                           '--no-edge-filter')
+    stages = report['stages']
+    assert stages['decimate']['median_ms'] > 0 and report['decimation'] == 2
+    for key in ('edge_filter', 'scan', 'colored', 'ros_scan_msg', 'ros_colored_msg'):
+        assert key not in stages, key
+    assert 'edge filter (flying pixels)' in out and 'LaserScan ranges' in out
 
 
 def test_bench_batches_frames_through_one_forward_pass(capsys, tiny_da_dir):
@@ -75,9 +90,10 @@ def test_bench_refuses_batching_with_flip_tta(capsys):
 
 @pytest.mark.parametrize('family', ['depth_anything', 'zoedepth-nk', 'depth_pro'])
 def test_predict_batch_equals_one_at_a_time(tmp_path, family):
-    import numpy as np
     from depth_node.models import load_model
-    from tiny_models import make_depth_anything, make_depth_pro, make_zoedepth, textured_image
+    from depth_node.testing.tiny_models import (make_depth_anything, make_depth_pro, make_zoedepth,
+                                                textured_image)
+    import numpy as np
     path = {'depth_anything': lambda: make_depth_anything(tmp_path),
             'zoedepth-nk': lambda: make_zoedepth(tmp_path, heads='nyu-kitti'),
             'depth_pro': lambda: make_depth_pro(tmp_path)}[family]()

@@ -25,25 +25,22 @@ import signal
 import threading
 import time
 
+from depth_node.testing.blackbox import (camera_info, check_cloud, check_depth, Intr,
+                                         node_executable, NodeProcess, rgb_image, RosPeer,
+                                         Session)
+from depth_node.testing.ros_harness import make_fast_checkpoint
+from depth_node.testing.tiny_models import textured_image
 import numpy as np
 import pytest
-
-rclpy = pytest.importorskip('rclpy')
-
-from rclpy.parameter import Parameter  # noqa: E402
-from ros_blackbox import (camera_info, check_cloud, check_depth, Intr,  # noqa: E402
-                          node_executable, NodeProcess, rgb_image, RosPeer, Session)
-from ros_harness import make_fast_checkpoint  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-from tiny_models import textured_image  # noqa: E402
+import rclpy
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, Image
 
 pytestmark = pytest.mark.skipif(node_executable() is None,
                                 reason='the depth_node executable is not installed')
 
 #: The node's throttle of repeated lines of one kind (seconds), plus a margin.
 THROTTLE_S = 5.0 + 1.0
-#: A log line the node prints for a dropped frame or a bad parameter (any severity).
-WARN = r'\[(WARN|ERROR|INFO)\]'
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -57,14 +54,9 @@ def bb_context(ros_domain_id):
 
 
 @pytest.fixture(scope='module')
-def fast_dir(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('bb_fast_da'))
-
-
-@pytest.fixture(scope='module')
-def reference(fast_dir):
+def reference(fast_da_dir):
     from depth_node.models import load_model
-    return load_model(fast_dir, 'cpu', 'fp32')
+    return load_model(fast_da_dir, 'cpu', 'fp32')
 
 
 def write_params(path, **values) -> str:
@@ -77,10 +69,10 @@ def write_params(path, **values) -> str:
 
 
 @pytest.fixture(scope='module')
-def main(bb_context, ros_domain_id, fast_dir, reference, tmp_path_factory):
+def main(bb_context, ros_domain_id, fast_da_dir, reference, tmp_path_factory):
     """Start the shared node: floats from a params file, the rest on the command line."""
     params = write_params(tmp_path_factory.mktemp('bb_main') / 'params.yaml',
-                          model=f'"{fast_dir}"', rate=0.0, diagnostics_period=0.1)
+                          model=f'"{fast_da_dir}"', rate=0.0, diagnostics_period=0.1)
     session = Session(bb_context, ros_domain_id, '/bb_main',
                       ['--params-file', params, '-p', 'device:=cpu'], reference=reference)
     session.start()
@@ -876,15 +868,15 @@ def damage_size(src, dst):
 
 
 @pytest.fixture(scope='module')
-def startup(ros_domain_id, fast_dir, tiny_da_dir, tmp_path_factory):
+def startup(ros_domain_id, fast_da_dir, tiny_da_dir, tmp_path_factory):
     """Start every start-up case at once (each is a short process, most of them fail)."""
     import torch
-    from tiny_models import make_depth_anything
+    from depth_node.testing.tiny_models import make_depth_anything
     tmp = tmp_path_factory.mktemp('bb_startup')
     truncated = damage_weights(tiny_da_dir, tmp / 'truncated')
     bad_size = damage_size(tiny_da_dir, tmp / 'bad_size')
     relative = make_depth_anything(tmp / 'relative', metric=False)
-    model = ['-p', f'model:={fast_dir}', '-p', 'device:=cpu']
+    model = ['-p', f'model:={fast_da_dir}', '-p', 'device:=cpu']
     cases = {
         'waiting': (model, None),
         'configure_failed': (['-p', f'model:={truncated}', '-p', 'device:=cpu',
@@ -962,10 +954,10 @@ def test_configure_failure_says_why(startup, bb_context):
 
 
 @pytest.fixture(scope='module')
-def ints(bb_context, ros_domain_id, fast_dir, reference, tmp_path_factory):
+def ints(bb_context, ros_domain_id, fast_da_dir, reference, tmp_path_factory):
     """Whole numbers for double parameters, from the command line and from YAML."""
     params = write_params(tmp_path_factory.mktemp('bb_ints') / 'ints.yaml',
-                          model=f'"{fast_dir}"', device='cpu', max_depth=5, min_depth=0,
+                          model=f'"{fast_da_dir}"', device='cpu', max_depth=5, min_depth=0,
                           reference_focal=0, diagnostics_period=1)
     session = Session(bb_context, ros_domain_id, '/bb_ints',
                       ['--params-file', params, '-p', 'rate:=5'], reference=reference)
@@ -990,10 +982,10 @@ def test_integers_for_double_parameters_at_start(ints):
 
 
 @pytest.fixture(scope='module')
-def lifecycle(bb_context, ros_domain_id, fast_dir, reference):
+def lifecycle(bb_context, ros_domain_id, fast_da_dir, reference):
     """Start with autostart false, after a camera latched its camera_info (transient local)."""
     session = Session(bb_context, ros_domain_id, '/bb_life',
-                      ['-p', f'model:={fast_dir}', '-p', 'device:=cpu', '-p', 'rate:=0.0',
+                      ['-p', f'model:={fast_da_dir}', '-p', 'device:=cpu', '-p', 'rate:=0.0',
                        '-p', 'autostart:=false', '-p', 'diagnostics_period:=0.1'],
                       reference=reference, latched_info=True)
     session.peer.info_pub.publish(session.good_info((1, 0)))
@@ -1045,9 +1037,9 @@ def test_lifecycle_cycle_then_sigint_under_load(lifecycle):
 # --------------------------------------------------------------------------- compressed
 
 @pytest.fixture(scope='module')
-def comp(bb_context, ros_domain_id, fast_dir, reference):
+def comp(bb_context, ros_domain_id, fast_da_dir, reference):
     session = Session(bb_context, ros_domain_id, '/bb_comp',
-                      ['-p', f'model:={fast_dir}', '-p', 'device:=cpu', '-p', 'rate:=0.0',
+                      ['-p', f'model:={fast_da_dir}', '-p', 'device:=cpu', '-p', 'rate:=0.0',
                        '-p', 'input_transport:=compressed', '-p', 'diagnostics_period:=0.1'],
                       reference=reference, compressed=True)
     session.start()
@@ -1156,7 +1148,7 @@ def depth_pros(bb_context, ros_domain_id, tmp_path_factory):
     200° gives a negative focal length.
     """
     from depth_node.models import load_model
-    from tiny_models import make_depth_pro
+    from depth_node.testing.tiny_models import make_depth_pro
     sessions = {}
     for name, fov in (('plausible', 55.0), ('negative', 200.0)):
         path = make_depth_pro(tmp_path_factory.mktemp(f'bb_dp_{name}'), fov_deg=fov)

@@ -12,13 +12,14 @@ from pathlib import Path
 import re
 
 import cv2
-from depth_node.eval import evaluate, FolderPredictor, format_scale_fit, main, ModelPredictor
-from depth_node.geometry import intrinsics_from_camera_info
-from depth_node.metrics import fit_scale, PROTOCOLS, reference_focal_for_scale, ScaleFit
+from depth_node.frame import FrameProcessor, OutputOptions
 from depth_node.models import load_model
-from depth_node.offline_io import Camera, find_samples
-from depth_node.pipeline import DepthPipeline
-from depth_node.synthetic import render, sample_trajectory
+from depth_node.offline.cameras import CameraSpec
+from depth_node.offline.datasets import find_samples
+from depth_node.offline.eval import (evaluate, FolderPredictor, format_scale_fit, main,
+                                     ModelPredictor)
+from depth_node.offline.metrics import fit_scale, PROTOCOLS, reference_focal_for_scale, ScaleFit
+from depth_node.testing.synthetic import render, sample_trajectory
 import numpy as np
 import pytest
 
@@ -99,27 +100,28 @@ def test_the_node_applies_the_new_reference_focal(scene, tiny_da_model):
     """Fit on the tiny model, give it the printed reference_focal, fit again: 1.0."""
     root, _, _ = scene
     samples = find_samples(root)[:2]
-    camera = Camera(fx=F)
+    camera = CameraSpec(fx=F)
     protocol = PROTOCOLS['generic']
     model = tiny_da_model
     current = model.reference_focal
     rgb = cv2.imread(str(samples[0].rgb_path))[:, :, ::-1]
-    intr = intrinsics_from_camera_info(camera.for_size(W, H))
-    pipeline = DepthPipeline(model)
+    info = camera.for_size(W, H)
+    processor = FrameProcessor(model)
+    opts = OutputOptions(publish_points=False)
     try:
         first = evaluate(samples, ModelPredictor(model), protocol, camera=camera, fit=True)
-        old = pipeline.depth(rgb, (0, 1, 2), intr)
+        old = processor.process_pixels(rgb, (0, 1, 2), info, opts).depth
         new = reference_focal_for_scale(current, first.scale_fit.scale)
         # What the node does with reference_focal (load_model(reference_focal=...) at
         # start-up, the same setter on a run-time parameter change).
         model.reference_focal = new
         second = evaluate(samples, ModelPredictor(model), protocol, camera=camera, fit=True)
-        scaled = pipeline.depth(rgb, (0, 1, 2), intr)
+        scaled = processor.process_pixels(rgb, (0, 1, 2), info, opts).depth
     finally:
         model.reference_focal = 0.0
     assert model.reference_focal == current
     assert second.scale_fit.scale == pytest.approx(1.0, rel=0.01)
-    # Through the node's own pipeline: depth scales by exactly current / new = the fit.
+    # Through the node's own frame path: depth scales by exactly current / new = the fit.
     np.testing.assert_allclose(scaled / old, first.scale_fit.scale, rtol=1e-4)
 
 

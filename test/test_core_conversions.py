@@ -84,6 +84,19 @@ def test_depth_16uc1_millimetres_zero_invalid():
     assert step == 4 and enc == '16UC1'
 
 
+def test_infinite_depth_is_too_far_in_32fc1_and_invalid_in_16uc1():
+    """REP 117: +inf (e.g. Depth Anything 3's sky) stays +inf in 32FC1; 16UC1 has only 0."""
+    depth = np.array([[np.inf, 2.0], [-np.inf, np.nan]], np.float32)
+    enc, step, data = depth_to_image_fields(depth, '32FC1')
+    raw = np.frombuffer(data, '<f4').reshape(2, 2)
+    assert np.isposinf(raw[0, 0]) and raw[0, 1] == 2.0 and np.isnan(raw[1]).all()
+    back = image_fields_to_depth(SimpleNamespace(encoding=enc, height=2, width=2, step=step,
+                                                 is_bigendian=0, data=data))
+    assert np.isposinf(back[0, 0]) and np.isnan(back[1]).all()
+    enc, step, data = depth_to_image_fields(depth, '16UC1')
+    np.testing.assert_array_equal(np.frombuffer(data, '<u2').reshape(2, 2), [[0, 2000], [0, 0]])
+
+
 def test_cloud_structured_view_and_rgb_unpack():
     from depth_node.geometry import CloudBuilder, Intrinsics
     intr = Intrinsics(4, 3, 2.0, 2.0, 1.5, 1.0)

@@ -111,6 +111,22 @@ def test_dense_cloud_keeps_only_valid_points_in_range():
     assert sorted(pts[:, 2].tolist()) == [1.0, 2.0, 3.0, 4.0]
 
 
+@pytest.mark.parametrize('organized', [True, False])
+@pytest.mark.parametrize('max_depth', [0.0, 100.0])
+def test_infinite_depth_is_never_a_point(organized, max_depth):
+    """+inf ("too far", e.g. Depth Anything 3's sky) is left out, also without a max_depth."""
+    intr = Intrinsics(3, 2, 2.0, 2.0, 1.0, 0.5)
+    depth = np.array([[1.0, np.inf, 2.0], [np.inf, 3.0, -np.inf]], np.float32)
+    cloud = CloudBuilder().build(depth, intr, None, organized=organized, max_depth=max_depth)
+    pts = np.frombuffer(cloud.data, np.float32).reshape(-1, 3)
+    if organized:
+        pts = pts.reshape(2, 3, 3)
+        assert np.isnan(pts[np.isinf(depth)]).all()
+        pts = pts[np.isfinite(depth)]
+    assert np.isfinite(pts).all()
+    assert sorted(pts[:, 2].tolist()) == [1.0, 2.0, 3.0]
+
+
 def test_rays_rebuilt_only_when_camera_changes():
     builder = CloudBuilder()
     a = Intrinsics(8, 6, 5.0, 5.0, 4.0, 3.0)

@@ -6,22 +6,16 @@ import importlib
 import importlib.util
 import json
 
-from depth_node.ply import read_ply
+from depth_node.offline.ply import read_ply
 import numpy as np
 from PIL import Image as PILImage
-import pytest
 import yaml
 
-pytest.importorskip('rclpy', reason='the demo is an rclpy program')
-demo = importlib.import_module('depth_node.demo')
-
-HAVE_NODE = importlib.util.find_spec('depth_node.node') is not None
-needs_node = pytest.mark.skipif(
-    not HAVE_NODE, reason='depth_node/node.py (the DepthNode the demo starts) is not written yet')
+demo = importlib.import_module('depth_node.offline.demo')
 
 
 def test_camera_info_from_sample_yaml():
-    info = demo.camera_info_from_yaml(demo.SAMPLE_DIR / 'camera_info.yaml')
+    _, info = demo.load_sample(demo.SAMPLE_DIR)
     data = yaml.safe_load((demo.SAMPLE_DIR / 'camera_info.yaml').read_text())
     assert (info.width, info.height) == (640, 480)
     assert list(info.k) == [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
@@ -61,7 +55,6 @@ def test_cloud_arrays_unpacks_pcl_rgb():
     np.testing.assert_array_equal(got_rgb, [[255, 128, 1], [1, 2, 3]])
 
 
-@needs_node
 def test_demo_bad_model_exits_2_with_one_line(tmp_path, capsys, monkeypatch, ros_domain_id):
     monkeypatch.setenv('ROS_DOMAIN_ID', str(ros_domain_id))
     status = demo.main(['--model', str(tmp_path / 'no_such_model'), '--out',
@@ -74,7 +67,6 @@ def test_demo_bad_model_exits_2_with_one_line(tmp_path, capsys, monkeypatch, ros
     assert 'Traceback' not in captured.err
 
 
-@needs_node
 def test_demo_runs_node_on_tiny_model(tiny_da_dir, tmp_path, capsys, monkeypatch,
                                       ros_domain_id):
     monkeypatch.setenv('ROS_DOMAIN_ID', str(ros_domain_id))

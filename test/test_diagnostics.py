@@ -4,18 +4,13 @@
 
 import math
 
-from depth_node.diagnostics import (assess, DROP_REASONS, ERROR, FrameStats, KEYS,
-                                    LatencyWindow, network_input_text, OK, percentile,
-                                    values, WARN)
+from depth_node.diagnostics import (assess, DROP_REASONS, ERROR, FrameStats, KEYS, LatencyWindow,
+                                    network_input_text, OK, percentile, values, WARN)
+from depth_node.testing.ros_harness import Harness, make_image, make_info
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
-
-rclpy = pytest.importorskip('rclpy')
-
-from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
-from ros_harness import (Harness, LogRecorder, make_fast_checkpoint, make_image,  # noqa: E402
-                         make_info)
+from rclpy.lifecycle import TransitionCallbackReturn
 
 
 def test_percentiles_match_numpy():
@@ -106,16 +101,11 @@ def test_network_input_text():
 W, H = 64, 48
 
 
-@pytest.fixture(scope='module')
-def fast_da_dir(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
-
-
 def test_node_publishes_diagnostics(ros_context, fast_da_dir):
     h = Harness(ros_context, {'model': fast_da_dir, 'device': 'cpu', 'rate': 0.0,
                               'diagnostics_period': 0.25})
     arrays = []
-    h.io.create_subscription(DiagnosticArray, '/diagnostics', h._store(arrays), 10)
+    h.io.create_subscription(DiagnosticArray, '/diagnostics', h.io.collector('diag', arrays), 10)
     try:
         rgb = np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8)
         for i in range(5):
@@ -137,7 +127,7 @@ def test_node_publishes_diagnostics(ros_context, fast_da_dir):
         status = latest()
         d = {v.key: v.value for v in status.values}
         assert [v.key for v in status.values] == list(KEYS)
-        assert status.name == 'depth_node: metric depth' and status.hardware_id == 'cpu'
+        assert status.name == f'{h.node.get_name()}: metric depth' and status.hardware_id == 'cpu'
         assert d['state'] == 'active' and d['device'] == 'cpu' and d['precision'] == 'float32'
         assert d['model'] == fast_da_dir
         assert int(d['frames_published']) == 5 and int(d['frames_received']) == 6
@@ -161,9 +151,8 @@ def test_start_line_and_unconfigured_error(ros_context, fast_da_dir):
     try:
         status = h.node.diagnostic_status()
         assert status.level == bytes([ERROR]) and 'unconfigured' in status.message
-        log = LogRecorder.attach(h.node)
         assert h.node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        line = log.lines('info', 'ready:')
+        line = [h.log.wait_line('info', 'ready:')]
         assert len(line) == 1
         for part in (f'model {fast_da_dir}', 'device cpu', 'precision float32',
                      'network input 56x56', 'reference focal 596.1 px'):

@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import cv2
-from depth_node.eval import evaluate, FolderPredictor, main, ModelPredictor
-from depth_node.metrics import PROTOCOLS
-from depth_node.offline_io import (Camera, find_intrinsics_file, find_samples,
-                                   OfflineInputError, read_camera_info_yaml, read_depth,
-                                   read_intrinsics_file)
-from depth_node.synthetic import render, sample_trajectory
+from depth_node.offline.cameras import (CameraSpec, find_intrinsics_file, read_camera_info_yaml,
+                                        read_intrinsics_file)
+from depth_node.offline.cli import OfflineInputError
+from depth_node.offline.datasets import find_samples, read_depth
+from depth_node.offline.eval import evaluate, FolderPredictor, main, ModelPredictor
+from depth_node.offline.metrics import PROTOCOLS
+from depth_node.testing.synthetic import render, sample_trajectory
 import numpy as np
 import pytest
 
@@ -99,7 +100,7 @@ def test_evaluate_with_a_callable(nyu_layout):
         return read_depth(sample.depth_path) * 0.8
 
     report = evaluate(find_samples(root), predict, PROTOCOLS['generic'],
-                      camera=Camera(fx=F), median_scaling=True)
+                      camera=CameraSpec(fx=F), median_scaling=True)
     assert seen == [((H, W, 3), F)] * 3
     assert report.mean['abs_rel'] == pytest.approx(0.2, rel=1e-6)
     assert report.scaled_mean['abs_rel'] == pytest.approx(0.0, abs=1e-6)
@@ -171,7 +172,7 @@ def test_model_predictor_needs_intrinsics_for_focal_scaling(nyu_layout, tiny_da_
 
 
 def test_eval_cli_with_the_tiny_model(nyu_layout, tiny_da_dir, tmp_path, capsys):
-    """The model path: DepthPipeline.depth with focal scaling from the given intrinsics."""
+    """The model path: FrameProcessor with focal scaling from the given intrinsics."""
     root, _ = nyu_layout
     out = tmp_path / 'm.csv'
     rc = main([str(root), '--model', tiny_da_dir, '--device', 'cpu', '--fx', str(F),
@@ -199,13 +200,13 @@ def test_camera_info_yaml_and_open3d_json(tmp_path):
 
 
 def test_camera_flags_default_to_the_image_centre():
-    info = Camera(fx=100.0).for_size(64, 48)
+    info = CameraSpec(fx=100.0).for_size(64, 48)
     assert (info.p[0], info.p[5], info.p[2], info.p[6]) == (100.0, 100.0, 31.5, 23.5)
     yaml_info = read_camera_info_yaml(SAMPLE / 'camera_info.yaml')
-    info = Camera(yaml_info, fx=600.0).for_size(1, 1)
+    info = CameraSpec(yaml_info, fx=600.0).for_size(1, 1)
     assert (info.width, info.p[0], info.p[5], info.p[2]) == (640, 600.0, 600.0, 319.5)
     with pytest.raises(ValueError, match='no camera intrinsics'):
-        Camera().for_size(64, 48)
+        CameraSpec().for_size(64, 48)
 
 
 # ------------------------------------------------------------------ real frames (../shared)

@@ -36,6 +36,12 @@ LAUNCH_ARGUMENTS = {
     'use_sim_time': 'false',
     'image_topic': 'image',
     'camera_info_topic': 'camera_info',
+    'autostart': 'true',
+    'use_respawn': 'false',
+    'rviz': 'false',
+    'camera_frame': 'camera_optical_frame',
+    'camera_pose': '',
+    'base_frame': 'base_link',
 }
 
 # Parameters every rclpy node has without declaring them.
@@ -137,7 +143,9 @@ def test_launch_sets_only_declared_parameters(launch_tree, parameters):
 
 
 def test_launch_starts_the_installed_executable(launch_tree):
-    nodes = _calls(launch_tree, 'Node')
+    nodes = [n for n in _calls(launch_tree, 'Node')
+             if isinstance(_keywords(n).get('package'), ast.Constant)
+             and _keywords(n)['package'].value == 'depth_node']
     assert len(nodes) == 1
     kw = _keywords(nodes[0])
     assert ast.literal_eval(kw['package']) == 'depth_node'
@@ -221,7 +229,13 @@ def launch_module(monkeypatch):
 
 
 def _launch(module, **arguments):
-    """Run generate_launch_description() and its OpaqueFunction; return the Node's kwargs."""
+    """Run generate_launch_description() and its OpaqueFunction; return depth_node's kwargs."""
+    nodes, values = _launch_all(module, **arguments)
+    return nodes[0].kwargs, values
+
+
+def _launch_all(module, **arguments):
+    """Run generate_launch_description() and its OpaqueFunction; return all its nodes."""
     description = module.generate_launch_description()
     entities = description.args[0]
     values = {}
@@ -235,14 +249,17 @@ def _launch(module, **arguments):
     context = types.SimpleNamespace(launch_configurations=values)
     assert len(opaque) == 1
     nodes = opaque[0].kwargs['function'](context)
-    assert len(nodes) == 1
-    return nodes[0].kwargs, values
+    assert nodes[0].kwargs['package'] == 'depth_node'
+    return nodes, values
 
 
 def test_launch_defaults_leave_the_yaml_in_charge(launch_module):
     node, values = _launch(launch_module)
     assert values['params_file'] == '/opt/share/depth_node/config/depth_node.yaml'
-    assert node['parameters'] == [values['params_file'], {'use_sim_time': False}]
+    assert node['parameters'] == [values['params_file'],
+                                  {'use_sim_time': False, 'autostart': True}]
+    assert node['respawn'] is False
+    assert len(_launch_all(launch_module)[0]) == 1  # no rviz2, no static transforms
     assert node['namespace'] == ''
     assert node['remappings'] == [('image', 'image'), ('camera_info', 'camera_info')]
     assert node['arguments'] == ['--ros-args', '--log-level', 'info']
@@ -254,7 +271,8 @@ def test_launch_overrides_are_typed(launch_module, parameters):
         namespace='robot1', image_topic='/cam/image_raw', camera_info_topic='/cam/info',
         log_level='debug')
     overrides = node['parameters'][1]
-    assert overrides == {'use_sim_time': True, 'model': 'org/some-model', 'rate': 5.0}
+    assert overrides == {'use_sim_time': True, 'autostart': True, 'model': 'org/some-model',
+                         'rate': 5.0}
     for name, value in overrides.items():
         if name in parameters:
             assert isinstance(value, PYTHON_TYPES[parameters[name].type]), name
@@ -263,7 +281,10 @@ def test_launch_overrides_are_typed(launch_module, parameters):
     assert node['arguments'][-1] == 'debug'
 
 
-@pytest.mark.parametrize('arguments', [{'use_sim_time': 'maybe'}, {'rate': 'fast'}])
+@pytest.mark.parametrize('arguments', [
+    {'use_sim_time': 'maybe'}, {'rate': 'fast'}, {'autostart': 'sometimes'},
+    {'use_respawn': '2'}, {'rviz': 'yes please'}, {'camera_pose': '1 2 3'},
+    {'camera_pose': '0 0 0 0 0 x'}])
 def test_launch_rejects_malformed_arguments(launch_module, arguments):
     with pytest.raises(ValueError, match=next(iter(arguments))):
         _launch(launch_module, **arguments)

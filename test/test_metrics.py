@@ -4,10 +4,10 @@
 
 import math
 
-from depth_node.metrics import (compute_errors, crop_mask, evaluate_image, fit_scale,
-                                mean_metrics, METRIC_NAMES, PROTOCOLS,
-                                reference_focal_for_scale, ScaleFitter)
-from depth_node.synthetic import render, sample_trajectory
+from depth_node.offline.metrics import (compute_errors, crop_mask, evaluate_image, fit_scale,
+                                        mean_metrics, METRIC_NAMES, PROTOCOLS,
+                                        reference_focal_for_scale, ScaleFitter)
+from depth_node.testing.synthetic import render, sample_trajectory
 import numpy as np
 import pytest
 

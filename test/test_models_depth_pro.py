@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 
 def textured(h, w, seed=0):
-    from tiny_models import textured_image
+    from depth_node.testing.tiny_models import textured_image
     return textured_image(h, w, seed)
 
 
@@ -67,7 +67,7 @@ class ProcessorConfig:
 
 @pytest.fixture(scope='module')
 def dp_dir(tmp_path_factory):
-    from tiny_models import make_depth_pro
+    from depth_node.testing.tiny_models import make_depth_pro
     return make_depth_pro(tmp_path_factory.mktemp('tiny_dp'))
 
 
@@ -187,7 +187,7 @@ def test_estimated_intrinsics_for_unusable_camera_info(dp_model):
 
 
 def test_checkpoint_without_fov_head_needs_intrinsics(tmp_path):
-    from tiny_models import make_depth_pro
+    from depth_node.testing.tiny_models import make_depth_pro
     model = load_model(make_depth_pro(tmp_path, use_fov_model=False), 'cpu',
                        warmup=(64, 48))
     assert not model.has_fov_head
@@ -210,3 +210,95 @@ def test_auto_precision_is_fp16_on_cuda_for_every_family():
         assert resolve_dtype('auto', cuda, family) == torch.float16
         assert resolve_dtype('auto', torch.device('cpu'), family) == torch.float32
     assert resolve_dtype('bf16', cuda, 'depth_pro') == torch.bfloat16
+
+
+def test_estimated_camera_is_the_one_the_depth_was_computed_with(dp_model):
+    from depth_node.geometry import Intrinsics
+    img = textured(120, 160, seed=6)
+    camera = Intrinsics(160, 120, 150.0, 156.0, 70.0, 62.0)
+    # The camera's fx gave the scale: depth belongs to the camera.
+    dp_model.predict(img, focal=(camera.fx, camera.fy))
+    assert not dp_model.focal_estimated
+    # focal_scaling:=false: the estimate gave the scale (ml-depth-pro DepthPro.infer with
+    # f_px=None: f_px = 0.5 W / tan(fov / 2)); the camera keeps its principal point and
+    # pixel aspect, fx becomes that f_px.
+    depth = dp_model.predict(img, focal=None)
+    assert dp_model.focal_estimated
+    f_px = 0.5 * 160 / math.tan(0.5 * math.radians(dp_model.last_fov_deg))
+    intr = dp_model.estimated_intrinsics(160, 120, camera)
+    assert intr.fx == pytest.approx(f_px, rel=1e-6)
+    assert intr.fy == pytest.approx(f_px * 156.0 / 150.0, rel=1e-6)
+    assert (intr.cx, intr.cy, intr.width, intr.height) == (70.0, 62.0, 160, 120)
+    np.testing.assert_allclose(dp_model.predict(img, focal=(intr.fx, intr.fy)), depth,
+                               rtol=1e-5)
+    # Without a camera, or with one of another size (unusable camera_info): square
+    # pixels, principal point at the centre.
+    dp_model.predict(img, focal=None)
+    for other in (None, Intrinsics(320, 240, 300.0, 300.0, 160.0, 120.0)):
+        alone = dp_model.estimated_intrinsics(160, 120, other)
+        assert (alone.fx, alone.cx, alone.cy) == (pytest.approx(f_px, rel=1e-6), 79.5, 59.5)
+        assert alone.fy == alone.fx
+
+
+@pytest.mark.parametrize('fov', [-20.0, 0.0, 0.5, 175.0, 200.0, float('nan')])
+def test_implausible_field_of_view_is_refused(tmp_path, fov):
+    from depth_node.testing.tiny_models import make_depth_pro
+    model = load_model(make_depth_pro(tmp_path, fov_deg=fov), 'cpu', 'fp32')
+    img = textured(96, 128)
+    with pytest.raises(BadCameraInfoError, match='estimated field of view') as info:
+        model.predict(img, focal=None)
+    assert '\n' not in str(info.value) and 'camera_info' in str(info.value)
+    assert model.last_focal_source is None
+    with pytest.raises(BadCameraInfoError, match='estimated field of view'):
+        model.estimated_intrinsics(128, 96)
+    # A calibrated camera still works: the estimate is not used then.
+    depth = model.predict(img, focal=(100.0, 100.0))
+    assert np.isfinite(depth).all() and model.last_focal_source == FOCAL_FROM_CAMERA
+
+
+def test_frame_path_back_projects_with_the_focal_of_the_depth(dp_model):
+    """focal_scaling false with a valid camera_info, through the one frame path."""
+    from depth_node.camera import pinhole_camera_info
+    from depth_node.frame import FrameProcessor, OutputOptions
+    from depth_node.geometry import Intrinsics
+    w, h = 96, 72
+    camera = Intrinsics(w, h, 80.0, 84.0, 44.0, 40.0)  # off-centre, non-square pixels
+    img = textured(h, w, seed=8)
+    out = FrameProcessor(dp_model).process_pixels(
+        img, (0, 1, 2), pinhole_camera_info(camera), OutputOptions(focal_scaling=False))
+    f_px = 0.5 * w / math.tan(0.5 * math.radians(dp_model.last_fov_deg))
+    intr = out.intrinsics
+    assert intr.fx == pytest.approx(f_px, rel=1e-6)
+    assert intr.fy == pytest.approx(f_px * 84.0 / 80.0, rel=1e-6)
+    assert (intr.cx, intr.cy) == (44.0, 40.0)
+    assert out.camera_info == pinhole_camera_info(intr)
+    assert [e.kind for e in out.events] == ['camera_estimated']
+    # The depth is the one computed with that focal (ml-depth-pro: f_px / (W x inverse)) ...
+    np.testing.assert_allclose(out.depth, dp_model.predict(img, focal=(f_px, f_px)),
+                               rtol=1e-5)
+    # ... and the cloud is back-projected with it: X = (u - cx) Z / fx, Y = (v - cy) Z / fy.
+    xyz = np.frombuffer(out.cloud.data, np.float32).reshape(h, w, -1)[..., :3]
+    u = np.arange(w, dtype=np.float64)[None, :]
+    v = np.arange(h, dtype=np.float64)[:, None]
+    z = out.depth.astype(np.float64)
+    np.testing.assert_allclose(xyz[..., 0], (u - 44.0) * z / f_px, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(xyz[..., 1], (v - 40.0) * z / (f_px * 84.0 / 80.0), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(xyz[..., 2], z, rtol=1e-6)
+
+
+def test_frame_path_refuses_an_implausible_field_of_view(tmp_path):
+    from depth_node.camera import camera_info_fields, pinhole_camera_info
+    from depth_node.frame import FrameProcessor, OutputOptions
+    from depth_node.geometry import Intrinsics
+    from depth_node.testing.tiny_models import make_depth_pro
+    model = load_model(make_depth_pro(tmp_path, fov_deg=200.0), 'cpu', 'fp32')
+    img = textured(48, 64)
+    valid = pinhole_camera_info(Intrinsics(64, 48, 60.0, 60.0, 31.5, 23.5))
+    uncalibrated = camera_info_fields(64, 48, (0.0,) * 9, p=(0.0,) * 12)
+    for info, focal_scaling in ((valid, False), (uncalibrated, True)):
+        with pytest.raises(BadCameraInfoError, match='estimated field of view is 2'):
+            FrameProcessor(model).process_pixels(img, (0, 1, 2), info,
+                                                 OutputOptions(focal_scaling=focal_scaling))
+    out = FrameProcessor(model).process_pixels(img, (0, 1, 2), valid, OutputOptions())
+    assert out.intrinsics.fx == 60.0 and np.isfinite(out.depth).all()

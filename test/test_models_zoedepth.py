@@ -60,7 +60,7 @@ def reference_post(monkeypatch):
 @pytest.fixture(scope='module')
 def zoe_dirs(tmp_path_factory):
     """Tiny checkpoints shaped like the three hub models."""
-    from tiny_models import make_zoedepth
+    from depth_node.testing.tiny_models import make_zoedepth
     root = tmp_path_factory.mktemp('tiny_zoe')
     return {heads: make_zoedepth(root / heads, heads=heads)
             for heads in ('nyu', 'kitti', 'nyu-kitti')}
@@ -72,7 +72,7 @@ def zoe_nyu(zoe_dirs):
 
 
 def textured(h, w, seed=0):
-    from tiny_models import textured_image
+    from depth_node.testing.tiny_models import textured_image
     return textured_image(h, w, seed)
 
 
@@ -89,8 +89,8 @@ def test_preprocess_matches_transformers_pil_processor(zoe_nyu, zoe_dirs, hw):
 
 
 def test_network_size_matches_transformers_for_hub_config():
-    from transformers.models.zoedepth.image_processing_pil_zoedepth import (
-        get_resize_output_image_size)
+    from transformers.models.zoedepth.image_processing_pil_zoedepth import \
+        get_resize_output_image_size
     for h, w in [(480, 640), (720, 1280), (352, 1216), (376, 1241), (1080, 1920), (300, 301)]:
         pad, padded, net = network_geometry(h, w, HUB_PROCESSOR)
         assert pad == (int(np.sqrt(h / 2) * 3), int(np.sqrt(w / 2) * 3))
@@ -244,3 +244,141 @@ def test_relative_dpt_checkpoint_is_refused(tmp_path):
     with pytest.raises(UnsupportedModelError, match=r'\(dpt\) predicts relative depth') as info:
         load_model(str(tmp_path), 'cpu')
     assert 'model:=' in str(info.value) and '\n' not in str(info.value)
+
+
+def independent_reference_focal(domain, processor_dir):
+    """Return a head's training camera through reflect padding and transformers' resize."""
+    width, height, fx, fy = {'nyu': (640, 480, 518.8579, 519.4696),
+                             'kitti': (1216, 352, 715.0873, 715.0873)}[domain]
+    return independent_focal_at_network(fx, fy, height, width, processor_dir)
+
+
+def independent_focal_at_network(fx, fy, height, width, processor_dir):
+    """Mean focal at the network input of the processor in ``processor_dir`` (padded path)."""
+    from transformers import ZoeDepthImageProcessorPil
+    from transformers.models.zoedepth.image_processing_pil_zoedepth import (
+        get_resize_output_image_size)
+    proc = ZoeDepthImageProcessorPil.from_pretrained(processor_dir)
+    ph = height + 2 * int(np.sqrt(height / 2) * 3)
+    pw = width + 2 * int(np.sqrt(width / 2) * 3)
+    nh, nw = get_resize_output_image_size(
+        np.zeros((3, ph, pw), np.float32), (proc.size['height'], proc.size['width']),
+        proc.keep_aspect_ratio, proc.ensure_multiple_of, 'channels_first')
+    return 0.5 * (fx * nw / pw + fy * nh / ph)
+
+
+def steer_router(model, pixel_values):
+    """
+    Set the router's last layer so that ``pixel_values[0]`` picks head 0, ``[1]`` head 1.
+
+    The logits come from one hidden unit of the classifier, the one whose value differs
+    most between the two inputs, thresholded half-way; nothing else changes.
+    """
+    linear2 = model.net.metric_head.mlp_classifier.linear2
+    hidden = []
+    hook = linear2.register_forward_hook(lambda m, args, out: hidden.append(args[0][0].clone()))
+    try:
+        with torch.inference_mode():
+            for x in pixel_values:
+                model.net(pixel_values=x)
+    finally:
+        hook.remove()
+    a, b = hidden
+    j = int(torch.argmax((a - b).abs()))
+    gain = 20.0 / float((a[j] - b[j]).abs())
+    sign = 1.0 if a[j] > b[j] else -1.0
+    middle = float(0.5 * (a[j] + b[j]))
+    with torch.no_grad():
+        linear2.weight.zero_()
+        linear2.weight[0, j] = sign * gain
+        linear2.weight[1, j] = -sign * gain
+        linear2.bias.copy_(torch.tensor([-sign * gain * middle, sign * gain * middle]))
+
+
+def test_nk_batch_routes_every_image_to_its_own_head(zoe_dirs, reference_post):
+    from transformers import AutoModelForDepthEstimation, ZoeDepthImageProcessorPil
+    path = zoe_dirs['nyu-kitti']
+    model = load_model(path, 'cpu', 'fp32')
+    images = [textured(240, 320, seed=11), textured(240, 320, seed=12)]
+    steer_router(model, [model.preprocess(model.upload(img))[0] for img in images])
+    focal = (300.0, 300.0)
+    batched = model.predict_batch(images + [images[0]], focal=focal)
+    # The reference: ZoeDepth runs one image per forward pass, so each routes alone;
+    # transformers' processor, network and post-processing, with the routed head's focal.
+    net = AutoModelForDepthEstimation.from_pretrained(path).eval()
+    net.load_state_dict(model.net.state_dict())
+    proc = ZoeDepthImageProcessorPil.from_pretrained(path)
+    f_camera = independent_focal_at_network(300.0, 300.0, 240, 320, path)
+    for image, depth, head in zip(images + [images[0]], batched, (0, 1, 0)):
+        with torch.inference_mode():
+            outputs = net(**proc(images=image, return_tensors='pt'))
+        assert int(torch.argmax(outputs.domain_logits[0])) == head
+        domain = ('nyu', 'kitti')[head]
+        ref = reference_post(path, outputs, (240, 320)).numpy()
+        ref = ref * f_camera / independent_reference_focal(domain, path)
+        # A batch and a single image take slightly different float paths in the network.
+        np.testing.assert_allclose(depth, ref, rtol=1e-3, atol=1e-5)
+        np.testing.assert_allclose(model.predict(image, focal=focal), depth, rtol=1e-3,
+                                   atol=1e-5)
+        assert model.last_domain == domain
+    # One vote over the batch would have sent one of the two to the other's head.
+    pixel_values = torch.cat([model.preprocess(model.upload(img))[0] for img in images])
+    with torch.inference_mode():
+        joint = model.net(pixel_values=pixel_values)
+    assert model.item_routes(joint) == [0, 1]
+
+
+def test_flip_tta_routes_the_mirror_image_on_its_own(zoe_dirs, reference_post):
+    path = zoe_dirs['nyu-kitti']
+    model = load_model(path, 'cpu', 'fp32', flip_tta=True)
+    img = textured(240, 320, seed=13)
+    pixel_values, ctx = model.preprocess(model.upload(img))
+    mirrored_values = torch.flip(pixel_values, dims=[-1])
+    steer_router(model, [pixel_values, mirrored_values])
+    with torch.inference_mode():
+        ours = model.postprocess(model.forward(pixel_values), ctx, focal=None)
+        # ZoeDepth's infer_with_flip_aug: two separate passes, each routed alone.
+        plain = model.net(pixel_values=pixel_values)
+        mirrored = model.net(pixel_values=mirrored_values)
+        assert int(torch.argmax(plain.domain_logits[0])) == 0
+        assert int(torch.argmax(mirrored.domain_logits[0])) == 1
+        ref = reference_post(path, plain, (240, 320), outputs_flipped=mirrored)
+    torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
+    assert model.last_domain == 'nyu'
+    # With focal scaling each prediction takes its own head's reference focal.
+    f_camera = independent_focal_at_network(300.0, 300.0, 240, 320, path)
+    with torch.inference_mode():
+        scaled = model.postprocess(model.forward(pixel_values), ctx, focal=(300.0, 300.0))
+        ref = reference_post(path, plain, (240, 320)) * f_camera / \
+            independent_reference_focal('nyu', path)
+        ref_m = reference_post(path, mirrored, (240, 320)) * f_camera / \
+            independent_reference_focal('kitti', path)
+    expected = 0.5 * (ref + torch.flip(ref_m, dims=[-1]))
+    # (post-processing the mirrored pass alone and flipping back = flipping before resizing)
+    torch.testing.assert_close(scaled, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_readme_states_the_training_geometry():
+    # ZoeDepth's train and eval configs (zoedepth/models/*/config_*.json, utils/config.py)
+    # resize the whole image to img_size without keeping the aspect ratio and without
+    # padding: NYU 640x480 and KITTI crops 1216x352 -> 512x384 (ZoeD_N, ZoeD_NK), KITTI
+    # -> 768x384 (ZoeD_K, config_version kitti). evaluate.py runs model(images), unpadded.
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text(encoding='utf-8')
+    nyu = TRAINING_CAMERAS['nyu']
+    kitti = TRAINING_CAMERAS['kitti']
+    nyu_fx, nyu_fy = nyu.fx * 512 / 640, nyu.fy * 384 / 480
+    nk_fx, k_fy = kitti.fx * 512 / 1216, kitti.fy * 384 / 352
+    zk_fx = kitti.fx * 768 / 1216
+    figures = {
+        'nyu': (nyu_fx, nyu_fy, 0.5 * (nyu_fx + nyu_fy)),
+        'nk': (nk_fx, k_fy, 0.5 * (nk_fx + k_fy)),
+        'k': (zk_fx, k_fy, 0.5 * (zk_fx + k_fy)),
+    }
+    for fx, fy, mean in figures.values():
+        for value in (fx, fy, mean):
+            assert f'{value:.1f}' in readme, value
+    padded_nyu = reference_focal_for('nyu', HUB_PROCESSOR)
+    assert f'{padded_nyu:.1f}' in readme
+    assert f'{figures["nyu"][2] / padded_nyu:.2f}' == '1.18'
+    assert '1.18' in readme and '--fit-scale' in readme

@@ -3,7 +3,8 @@
 """
 Operations: compressed input, camera restarts, CUDA out-of-memory, idle, device choice.
 
-The node runs in-process (test/ros_harness.py) with a tiny checkpoint whose
+The node runs in-process (depth_node/testing/ros_harness.py); its log lines are read
+from /rosout with a tiny checkpoint whose
 network input is 56 px, so each inference takes milliseconds.
 """
 
@@ -12,21 +13,12 @@ import time
 from depth_node.compressed import decode_compressed
 from depth_node.conversions import image_fields_to_depth
 from depth_node.errors import BadImageError, ModelLoadError
+from depth_node.testing.ros_harness import Harness, make_compressed, make_image, make_info
 import numpy as np
 import pytest
-
-rclpy = pytest.importorskip('rclpy')
-
-from ros_harness import (Harness, LogRecorder, make_compressed,  # noqa: E402
-                         make_fast_checkpoint, make_image, make_info)
-import torch  # noqa: E402
+import torch
 
 W, H = 64, 48
-
-
-@pytest.fixture(scope='module')
-def fast_da_dir(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
 
 
 def scene(seed=0, width=W, height=H):
@@ -97,64 +89,65 @@ def test_camera_restarts_are_handled_without_restarting(ros_context, fast_da_dir
     h = Harness(ros_context, {'model': fast_da_dir, 'device': 'cpu', 'rate': 0.0,
                               'input_qos': 'reliable'})
     node = h.node
-    log = LogRecorder.attach(node)
+    log = h.log
     try:
         # camera_info arriving late: frames are dropped, then served with one line
         h.image_pub.publish(make_image(scene(0), stamp=(1, 0)))
         h.wait_for(lambda: node.drops['no_camera_info'] == 1, 10.0, 'no camera_info drop')
         h.process(make_image(scene(0), stamp=(2, 0)), make_info(W, H, stamp=(2, 0)))
-        assert log.lines('info', 'camera_info arrived on /camera_info: serving (1 frame(s)')
-        builds = node._cameras.builds
-        grid = node.pipeline.clouds._grid
+        log.wait_line('info', 'camera_info arrived: serving (1 frame(s)')
+        builds = node.processor.cameras.builds
+        grid = node.processor.clouds._grid
 
         # same camera, new frame: nothing is rebuilt
         h.process(make_image(scene(1), stamp=(3, 0)), make_info(W, H, stamp=(3, 0)))
-        assert node._cameras.builds == builds and node.pipeline.clouds._grid is grid
+        assert node.processor.cameras.builds == builds and node.processor.clouds._grid is grid
 
         # resolution changes mid-stream (the camera restarts at 32x24)
         d, i, c = h.process(make_image(scene(2, 32, 24), stamp=(4, 0)),
                             make_info(32, 24, 250.0, 250.0, stamp=(4, 0)))
         assert (d.width, d.height, i.width, c.width, c.height) == (32, 24, 32, 32, 24)
         assert node.events['resolution'] == 1 and node.events['intrinsics'] == 1
-        assert log.lines('info', 'image size changed 64x48 -> 32x24')
-        assert node._cameras.builds == builds + 1 and node.pipeline.clouds._grid is not grid
+        log.wait_line('info', 'image size changed 64x48 -> 32x24')
+        assert node.processor.cameras.builds == builds + 1
+        assert node.processor.clouds._grid is not grid
         # a frame whose camera_info is still the old size is dropped with a clear line
         h.image_pub.publish(make_image(scene(2), stamp=(5, 0)))
         h.wait_for(lambda: node.drops['bad_camera_info'] == 1, 10.0, 'size mismatch drop')
-        assert log.lines('warning', 'camera_info is for 32x24 but the image is 64x48')
+        log.wait_line('warning', 'camera_info is for 32x24 but the image is 64x48')
 
         # intrinsics change at the same size (zoom, recalibration)
         _, i, _ = h.process(make_image(scene(2), stamp=(6, 0)),
                             make_info(W, H, 300.0, 300.0, stamp=(6, 0)))
         assert i.k[0] == 300.0 and node.events['intrinsics'] == 2
-        assert log.lines('info', 'camera changed:')
+        log.wait_line('info', 'camera changed:')
 
         # frame_id changes
         d, _, _ = h.process(make_image(scene(3), stamp=(7, 0), frame_id='cam2_optical'),
                             make_info(W, H, 300.0, 300.0, stamp=(7, 0), frame_id='cam2_optical'))
         assert d.header.frame_id == 'cam2_optical' and node.events['frame_id'] == 1
-        assert log.lines('info', "frame_id changed 'cam_optical' -> 'cam2_optical'")
+        log.wait_line('info', "frame_id changed 'cam_optical' -> 'cam2_optical'")
 
         # timestamps go backwards (bag loop): served, with one line
         d, i, _ = h.process(make_image(scene(4), stamp=(1, 500)),
                             make_info(W, H, 300.0, 300.0, stamp=(1, 500)))
         assert stamp_of(d) == (1, 500) and stamp_of(i) == (1, 500)
         assert node.events['stamp_backwards'] == 1
-        assert log.lines('warning', 'image stamp went backwards (7.000 s -> 1.000 s)')
+        log.wait_line('warning', 'image stamp went backwards (7.000 s -> 1.000 s)')
         d, _, _ = h.process(make_image(scene(4), stamp=(2, 500)),
                             make_info(W, H, 300.0, 300.0, stamp=(2, 500)))
         assert node.events['stamp_backwards'] == 1
 
         # camera_info stops: the last one is used, with a warning; then it comes back
-        monkeypatch.setattr(node._monitor, 'info_stale_s', 0.3)
+        monkeypatch.setattr(node.queue, 'info_stale_s', 0.3)
         time.sleep(0.4)
         d, i, _ = h.process(make_image(scene(5), stamp=(3, 500)))
         assert i.k[0] == 300.0 and node.events['camera_info_stopped'] == 1
-        assert log.lines('warning', 'no camera_info on /camera_info for')
+        log.wait_line('warning', 'no camera_info on /camera_info for')
         h.process(make_image(scene(5), stamp=(4, 500)), make_info(W, H, 300.0, 300.0,
                                                                   stamp=(4, 500)))
         assert node.events['camera_info_resumed'] == 1
-        assert log.lines('info', 'camera_info received again after')
+        log.wait_line('info', 'camera_info received again after')
         assert node.drops['error'] == 0
     finally:
         h.close()
@@ -165,7 +158,6 @@ def test_camera_restarts_are_handled_without_restarting(ros_context, fast_da_dir
 def test_cuda_out_of_memory_drops_the_frame_frees_the_cache_and_goes_on(harness,
                                                                         monkeypatch):
     node = harness.node
-    log = LogRecorder.attach(node)
     freed = []
     monkeypatch.setattr(torch.cuda, 'empty_cache', lambda: freed.append(1))
     real_predict = node.model.predict
@@ -181,7 +173,7 @@ def test_cuda_out_of_memory_drops_the_frame_frees_the_cache_and_goes_on(harness,
     harness.publish(make_image(rgb, stamp=(1, 0)), make_info(W, H, stamp=(1, 0)))
     harness.wait_for(lambda: node.drops['cuda_oom'] == 1, 10.0, 'OOM drop')
     assert freed and not harness.depths
-    assert log.lines('warning', 'CUDA out of memory; freed the CUDA cache and going on')
+    harness.log.wait_line('warning', 'CUDA out of memory; freed the CUDA cache and going on')
     depth, _, _ = harness.process(make_image(rgb, stamp=(2, 0)), make_info(W, H, stamp=(2, 0)))
     assert depth.width == W and node.drops['error'] == 0
 
@@ -208,7 +200,7 @@ def test_no_inference_without_subscribers_and_resume_within_one_frame(ros_contex
     h = Harness(ros_context, {'model': fast_da_dir, 'device': 'cpu', 'rate': 0.0},
                 outputs=False)
     node = h.node
-    log = LogRecorder.attach(node)
+    log = h.log
     calls = []
     real_predict = node.model.predict
     node.model.predict = lambda *a, **k: (calls.append(1), real_predict(*a, **k))[1]
@@ -218,6 +210,7 @@ def test_no_inference_without_subscribers_and_resume_within_one_frame(ros_contex
             h.publish(make_image(rgb, stamp=(1 + i, 0)), make_info(W, H, stamp=(1 + i, 0)))
             h.wait_for(lambda i=i: node.drops['idle'] == i + 1, 10.0, 'idle drop')
         assert not calls
+        log.wait_line('info', 'idle, no inference until one subscribes')
         assert len(log.lines('info', 'idle, no inference until one subscribes')) == 1
 
         h.subscribe_outputs()
@@ -227,7 +220,7 @@ def test_no_inference_without_subscribers_and_resume_within_one_frame(ros_contex
         depth, _, _ = h.process(make_image(rgb, stamp=(10, 0)),
                                 make_info(W, H, stamp=(10, 0)))  # the very next frame
         assert depth.width == W and len(calls) == 1
-        assert log.lines('info', 'resuming inference')
+        log.wait_line('info', 'resuming inference')
         assert node.drops['idle'] == 3
     finally:
         h.close()

@@ -16,26 +16,16 @@ import threading
 import time
 import weakref
 
+from depth_node.testing.ros_harness import Harness, make_image, make_info, RELIABLE
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
-import pytest
-
-rclpy = pytest.importorskip('rclpy')
-
-from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from ros_harness import (Harness, LogRecorder, make_fast_checkpoint, make_image,  # noqa: E402
-                         make_info, RELIABLE)
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
 
 W, H = 64, 48
 SUCCESS = TransitionCallbackReturn.SUCCESS
-
-
-@pytest.fixture(scope='module')
-def fast_da_dir(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
 
 
 def _frame(stamp):
@@ -57,8 +47,9 @@ def test_lifecycle_transitions(ros_context, fast_da_dir):
     try:
         assert node.lifecycle_state == 'unconfigured'
         assert node.model is None and node.depth_pub is None and node.image_sub is None
-        get_state = h.io.create_client(GetState, '/depth_node/get_state')
-        change = h.io.create_client(ChangeState, '/depth_node/change_state')
+        name = node.get_fully_qualified_name()
+        get_state = h.io.create_client(GetState, f'{name}/get_state')
+        change = h.io.create_client(ChangeState, f'{name}/change_state')
 
         # configure through the service, as `ros2 lifecycle set /depth_node configure`
         request = ChangeState.Request()
@@ -95,7 +86,7 @@ def test_lifecycle_transitions(ros_context, fast_da_dir):
         assert node.trigger_deactivate() == SUCCESS
         assert node.trigger_cleanup() == SUCCESS
         assert node.lifecycle_state == 'unconfigured'
-        assert node.model is None and node.pipeline is None and node.depth_pub is None
+        assert node.model is None and node.processor is None and node.depth_pub is None
         assert model_ref() is None, 'the model is still referenced after cleanup'
 
         # configure + activate again, then shut down from active
@@ -112,10 +103,10 @@ def test_configure_fails_when_the_weights_cannot_load(ros_context, tmp_path):
     h = Harness(ros_context, {'model': str(tmp_path / 'missing'), 'device': 'cpu',
                               'autostart': False}, wait_ready=False)
     try:
-        log = LogRecorder.attach(h.node)
         assert h.node.trigger_configure() == TransitionCallbackReturn.FAILURE
         assert h.node.lifecycle_state == 'unconfigured' and h.node.model is None
-        errors = log.lines('error')
+        h.log.wait_line('error', 'configure failed')
+        errors = h.log.lines('error')
         assert len(errors) == 1 and 'does not exist' in errors[0], errors
     finally:
         h.close()

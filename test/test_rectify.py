@@ -3,18 +3,14 @@
 """Lens distortion: undistortion maps, the rectified camera, and the node's geometry path."""
 
 import cv2
-from depth_node import synthetic
+from depth_node.camera import CameraCache, has_distortion, Undistorter
 from depth_node.conversions import cloud_to_structured, image_fields_to_depth
 from depth_node.errors import BadCameraInfoError
-from depth_node.rectify import CameraCache, has_distortion, Undistorter
+from depth_node.testing import synthetic
+from depth_node.testing.ros_harness import Harness, make_image, make_info
 import numpy as np
 import pytest
-
-rclpy = pytest.importorskip('rclpy')
-
-from rclpy.parameter import Parameter  # noqa: E402
-from ros_harness import (Harness, make_fast_checkpoint, make_image,  # noqa: E402
-                         make_info)
+from rclpy.parameter import Parameter
 
 W, H = 160, 120
 #: The rectified camera (P) and the real, distorted one (K, D).
@@ -124,19 +120,14 @@ def test_camera_cache_rebuilds_only_when_the_calibration_changes():
     assert not has_distortion(pinhole)
     e = cache.get(pinhole, rectify=True)  # nothing to undistort
     assert e.undistorter is None and not e.distortion_ignored
-    fields = e.output_fields(pinhole)
-    assert list(fields['k']) == list(pinhole.k) and list(fields['d']) == list(pinhole.d)
+    fields = e.output_info
+    assert list(fields.k) == list(pinhole.k) and list(fields.d) == list(pinhole.d)
 
 
 # --- the node ------------------------------------------------------------------------------
 
 PLANE_NORMAL = np.array([0.1, -0.25, -1.0]) / np.linalg.norm([0.1, -0.25, -1.0])
 PLANE_D = -2.0  # n . X = d: a wall about 2 m ahead, tilted
-
-
-@pytest.fixture(scope='module')
-def fast_da_dir(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
 
 
 def test_node_undistorts_and_publishes_for_the_rectified_camera(ros_context, fast_da_dir,

@@ -14,16 +14,17 @@ from pathlib import Path
 import shutil
 
 import cv2
+from depth_node.camera import CameraCache, pinhole_camera_info
 from depth_node.conversions import depth_to_image_fields
+from depth_node.frame import FrameProcessor, OutputOptions
 from depth_node.geometry import Intrinsics
 from depth_node.models import load_model
-from depth_node.offline_io import bag_typestore
-from depth_node.pipeline import DepthPipeline, OutputOptions
-from depth_node.ply import read_ply
-from depth_node.rectify import CameraCache
-import depth_node.run
-from depth_node.run import main
-from depth_node.synthetic import render, sample_trajectory
+from depth_node.offline.bag import bag_typestore
+from depth_node.offline.ply import read_ply
+import depth_node.offline.run
+from depth_node.offline.run import main
+from depth_node.testing.synthetic import render, sample_trajectory
+from depth_node.testing.tiny_models import make_depth_anything_3
 import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
@@ -73,8 +74,9 @@ def image_folder(tmp_path, frames):
 
 
 def expected(model, rgb, order=(0, 1, 2), **options):
-    """Return the node pipeline's FrameResult for one frame."""
-    return DepthPipeline(model).process(rgb, order, INTR, OutputOptions(**options))
+    """Return the node's FrameOutput for one frame."""
+    return FrameProcessor(model).process_pixels(rgb, order, pinhole_camera_info(INTR),
+                                                OutputOptions(**options))
 
 
 def run(*args) -> int:
@@ -186,13 +188,13 @@ def test_images_to_a_new_bag(image_folder, tmp_path, tiny_dir, tiny_model, frame
 def test_progress_bar_shows_frames_per_second(image_folder, tmp_path, tiny_dir, monkeypatch):
     """On a terminal the bar shows done/total, frames/s and the ETA (here forced on)."""
     stream = io.StringIO()
-    real = depth_node.run.tqdm
+    real = depth_node.offline.run.tqdm
 
     def on_a_terminal(*args, **kwargs):
         kwargs.update(disable=False, file=stream, ncols=100, dynamic_ncols=False)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(depth_node.run, 'tqdm', on_a_terminal)
+    monkeypatch.setattr(depth_node.offline.run, 'tqdm', on_a_terminal)
     assert main([str(image_folder), '--model', tiny_dir, '--device', 'cpu', '--out',
                  str(tmp_path / 'o'), '--no-color']) == 0
     final = stream.getvalue().replace('\r', '\n').strip().splitlines()[-1]
@@ -219,6 +221,34 @@ def test_wrong_size_intrinsics_drop_frames(image_folder, tmp_path, tiny_dir, cap
 def test_nothing_to_write_is_an_error(image_folder, capsys):
     assert run(image_folder) == 2
     assert 'nothing to write' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('sky', ['none', 'some'])
+def test_depth_anything_3_focal_x2_depth_x2_and_sky_too_far(
+        image_folder, tmp_path, frames, sky):
+    """The DA3 family through depth_node_run: the node's payloads, fx x2 -> depth x2, sky +inf."""
+    model_dir = make_depth_anything_3(tmp_path / 'da3', sky=sky)
+    outs = []
+    for fx in (F, 2 * F):
+        out = tmp_path / f'out_{fx}'
+        assert run(image_folder / 'img_1.png', '--model', model_dir, '--device', 'cpu', '--fx',
+                   fx, '--out', out, '--npy', '--no-color') == 0
+        outs.append((np.load(out / 'img_1_depth.npy'),
+                     cv2.imread(str(out / 'img_1_depth.png'), cv2.IMREAD_UNCHANGED)))
+    (d1, png1), (d2, _) = outs
+    ref = expected(load_model(model_dir, 'cpu'), frames[1], depth_encoding='16UC1')
+    np.testing.assert_array_equal(d1, ref.depth)
+    assert png1.tobytes() == bytes(ref.depth_data)
+    too_far = np.isposinf(d1)
+    assert too_far.any() == (sky == 'some') and not np.isnan(d1).any()
+    assert (png1[too_far] == 0).all() and (png1[~too_far] > 0).all()
+    np.testing.assert_array_equal(np.isposinf(d2), too_far)
+    np.testing.assert_allclose(d2[~too_far], 2.0 * d1[~too_far], rtol=1e-5)
+    if sky == 'some':
+        kept = tmp_path / 'kept'
+        assert run(image_folder / 'img_1.png', '--model', model_dir, '--device', 'cpu', '--fx',
+                   F, '--out', kept, '--npy', '--no-color', '--keep-sky') == 0
+        assert np.isfinite(np.load(kept / 'img_1_depth.npy')).all()
 
 
 # ------------------------------------------------------------------ video
@@ -329,7 +359,7 @@ def test_rectify_undistorts_like_the_node(tmp_path, frames, tiny_dir, tiny_model
     write_input_bag(src, frames[:1], d=distortion)
     # Without --rectify the image is used as it is, with a note.
     assert run(src, '--model', tiny_dir, '--device', 'cpu', '--out', tmp_path / 'raw') == 0
-    assert 'pass --rectify' in capsys.readouterr().err
+    assert '--rectify offline' in capsys.readouterr().err
     dst = tmp_path / 'out'
     assert run(src, '--model', tiny_dir, '--device', 'cpu', '--out-bag', dst, '--rectify') == 0
     out = read_bag(dst)
@@ -345,10 +375,69 @@ def test_rectify_undistorts_like_the_node(tmp_path, frames, tiny_dir, tiny_model
     cam = CameraCache().get(info_in, rectify=True)
     bgr = np.ascontiguousarray(frames[0][:, :, ::-1])
     rect = cam.undistorter.rectify(bgr)
-    pipeline = DepthPipeline(tiny_model)
-    ref = pipeline.depth(rect, (2, 1, 0), INTR)
+    ref = tiny_model.predict(rect, (2, 1, 0), focal=(INTR.fx, INTR.fy))
     ref = np.where(cam.undistorter.valid, ref, np.float32(np.nan))
-    result = pipeline.encode(ref, rect, (2, 1, 0), INTR, OutputOptions(), {})
+    result = FrameProcessor(tiny_model).encode(rect, (2, 1, 0), ref, INTR, cam.output_info,
+                                               OutputOptions(), {})
     assert depth.data.tobytes() == bytes(result.depth_data)
     assert cloud.data.tobytes() == bytes(result.cloud.data)
     assert not cam.undistorter.valid.all()
+
+
+# ------------------------------------------------------------------ navigation outputs
+
+def test_navigation_outputs_in_the_bag_are_the_node_ones(image_folder, tmp_path, tiny_dir,
+                                                         tiny_model, frames, capsys):
+    bag = tmp_path / 'nav'
+    pngs = tmp_path / 'nav_png'
+    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out-bag', bag,
+               '--out', pngs, '--max-frames', '2', '--output-decimation', '2', '--scan',
+               '--scan-height', '3', '--colored', '--color-range', '0.5', '4.0',
+               '--edge-filter-depth') == 0
+    topics = read_bag(bag)
+    assert sorted(topics) == ['/camera/camera_info', '/camera/depth/camera_info',
+                              '/camera/depth/colored', '/camera/depth/image',
+                              '/camera/image_raw', '/camera/points', '/camera/scan']
+    ref = expected(tiny_model, frames[1], decimation=2, scan=True, scan_height=3,
+                   colored=True, colored_min_depth=0.5, colored_max_depth=4.0,
+                   edge_filter_depth=True)
+    depth = topics['/camera/depth/image'][1][3]
+    assert (depth.width, depth.height) == (W // 2, H // 2)
+    assert depth.data.tobytes() == bytes(ref.depth_data)
+    info = topics['/camera/depth/camera_info'][1][3]
+    np.testing.assert_allclose(info.k, INTR.decimated(2).k())
+    assert topics['/camera/points'][1][3].data.tobytes() == bytes(ref.cloud.data)
+    scan = topics['/camera/scan'][1][3]
+    assert scan.header.frame_id == 'camera_frame'  # camera_optical_frame's body frame
+    assert scan.header.stamp == depth.header.stamp
+    np.testing.assert_array_equal(scan.ranges, ref.scan.ranges)
+    colored = topics['/camera/depth/colored'][1][3]
+    assert (colored.encoding, colored.width, colored.height) == ('bgr8', W // 2, H // 2)
+    np.testing.assert_array_equal(colored.data.reshape(H // 2, W // 2, 3), ref.colored)
+    # The files are at the output size too.
+    png = cv2.imread(str(pngs / 'img_1_depth.png'), cv2.IMREAD_UNCHANGED)
+    assert png.shape == (H // 2, W // 2)
+    assert '/camera/scan (2)' in capsys.readouterr().out
+
+
+def test_navigation_options_are_checked_like_the_node_parameters(image_folder, tmp_path,
+                                                                 tiny_dir, capsys):
+    assert run(image_folder, '--out', tmp_path / 'o', '--scan') == 2
+    assert '--out-bag' in capsys.readouterr().err
+    assert run(image_folder, '--out', tmp_path / 'o', '--output-decimation', '0') == 2
+    assert 'output_decimation must be within [1, 16]' in capsys.readouterr().err
+    assert run(image_folder, '--out-bag', tmp_path / 'b', '--scan', '--scan-range-min',
+               '12') == 2
+    assert 'scan.range_min' in capsys.readouterr().err
+    # A frame that is not an optical frame: no scan, said once.
+    bag = tmp_path / 'plain'
+    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out-bag', bag,
+               '--scan', '--frame-id', 'webcam') == 0
+    err = capsys.readouterr().err
+    assert err.count("no scan for frames in 'webcam'") == 1
+    assert '/camera/scan' not in read_bag(bag)
+    bag = tmp_path / 'named'
+    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out-bag', bag,
+               '--scan', '--frame-id', 'webcam', '--scan-frame-id', 'webcam_link',
+               '--max-frames', '1') == 0
+    assert read_bag(bag)['/camera/scan'][0][3].header.frame_id == 'webcam_link'

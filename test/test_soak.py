@@ -17,13 +17,10 @@ import os
 from pathlib import Path
 import time
 
-from depth_node.soak import MemoryTracker, rss_bytes
+from depth_node.testing.ros_harness import Harness, make_image, make_info
+from depth_node.testing.soak import MemoryTracker, rss_bytes
 import numpy as np
 import pytest
-
-rclpy = pytest.importorskip('rclpy')
-
-from ros_harness import Harness, make_fast_checkpoint, make_image, make_info  # noqa: E402
 
 #: Frames sent; DEPTH_NODE_SOAK_FRAMES makes a longer soak on a workstation.
 FRAMES = int(os.environ.get('DEPTH_NODE_SOAK_FRAMES', '2500'))
@@ -32,11 +29,6 @@ PUBLISH_HZ = 500.0
 W, H = 32, 24
 #: RSS growth allowed from the end of the warm-up to the end (MB).
 MAX_GROWTH_MB = 10.0
-
-
-@pytest.fixture(scope='module')
-def fast_da_dir(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fast_da'))
 
 
 def test_memory_tracker_summary():
@@ -83,7 +75,8 @@ def test_soak_flat_memory_no_backlog(ros_context, fast_da_dir, capsys):
                                for m in h.depths[-3:]), 60.0, 'the last frame')
         lag = time.monotonic() - sent_at
         elapsed = sent_at - start
-        h.wait_for(lambda: not node._busy and node._pending is None, 30.0, 'worker idle')
+        h.wait_for(lambda: node.queue.wait_idle(0.0) and not node.queue.has_pending, 30.0,
+                   'worker idle')
         summary = tracker.summary()
         frames = node.frames
         accounted = frames.published + sum(frames.drops.values())

@@ -4,14 +4,14 @@
 
 from pathlib import Path
 
-from depth_node import synthetic
-from depth_node.synthetic import Box, Pose, Scene
+from depth_node.testing import synthetic
+from depth_node.testing.synthetic import Box, Pose, Scene
 import numpy as np
 from PIL import Image
 import pytest
 import yaml
 
-SAMPLE = Path(synthetic.__file__).parent / 'sample'
+SAMPLE = Path(synthetic.__file__).parents[1] / 'sample'
 # A small camera for fast tests: 160 x 120, 90-degree-ish horizontal field of view.
 CAM = (160, 120, 80.0, 80.0, 79.5, 59.5)
 

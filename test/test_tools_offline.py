@@ -24,26 +24,27 @@ def one_line(text):
 
 def test_run_out_bag_without_rosbags_says_how_to_install(monkeypatch, tmp_path, capsys,
                                                          tiny_da_dir):
-    from depth_node import run
-    from depth_node.demo import SAMPLE_DIR
+    from depth_node.offline import run
+    from depth_node.offline.demo import SAMPLE_DIR
     hide_rosbags(monkeypatch)
     status = run.main([str(SAMPLE_DIR), '--model', tiny_da_dir, '--device', 'cpu',
                        '--out-bag', str(tmp_path / 'out_bag'), '--no-progress'])
     line = one_line(capsys.readouterr().err)
     assert status == 2
-    assert line.startswith('depth_node_run: error: --out-bag needs the Python package rosbags')
+    assert line.startswith('depth_node_run: error: ') and "the Python package 'rosbags'" in line
     assert 'pip install rosbags' in line and 'python3-rosbags-pip' in line
 
 
 def test_run_bag_input_without_rosbags_says_how_to_install(monkeypatch, tmp_path, capsys):
-    from depth_node import run
+    from depth_node.offline import run
     bag = tmp_path / 'recording'
     bag.mkdir()
     (bag / 'metadata.yaml').write_text('rosbag2_bagfile_information: {}\n')
     hide_rosbags(monkeypatch)
     status = run.main([str(bag), '--out', str(tmp_path / 'out'), '--no-progress'])
     line = one_line(capsys.readouterr().err)
-    assert status == 2 and 'reading a rosbag2 needs the Python package rosbags' in line, line
+    assert status == 2 and "needs the Python package 'rosbags'" in line, line
+    assert 'pip install rosbags' in line and 'python3-rosbags-pip' in line
 
 
 def test_package_xml_declares_rosbags():
@@ -55,8 +56,7 @@ def test_package_xml_declares_rosbags():
 
 @pytest.fixture
 def demo():
-    pytest.importorskip('rclpy', reason='the demo is an rclpy program')
-    return importlib.import_module('depth_node.demo')
+    return importlib.import_module('depth_node.offline.demo')
 
 
 def test_make_demo_offline_fails_at_once_in_make_terms(demo, monkeypatch, tmp_path, capsys):
@@ -67,7 +67,7 @@ def test_make_demo_offline_fails_at_once_in_make_terms(demo, monkeypatch, tmp_pa
                         '--out', str(tmp_path / 'out')])
     line = one_line(capsys.readouterr().err)
     assert status == 2
-    assert 'make demo MODEL=' in line and 'test/tiny_models.py' in line, line
+    assert 'make demo MODEL=' in line and 'depth_node.testing.tiny_models' in line, line
     assert 'model:=' not in line
 
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Tests of the depth colormap, the side-by-side image and the PLY writer/reader."""
 
-from depth_node.ply import read_ply, write_ply
+from depth_node.offline.ply import read_ply, write_ply
 from depth_node.visualize import colorize_depth, depth_range, save_png, side_by_side, turbo
 import numpy as np
 from PIL import Image

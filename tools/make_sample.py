@@ -4,7 +4,7 @@
 Render the bundled sample stream into ``depth_node/sample/``.
 
 Deterministic: the same checkout gives the same frames. Writes, for each of
-the 8 frames of :func:`depth_node.synthetic.sample_trajectory`:
+the 8 frames of :func:`depth_node.testing.synthetic.sample_trajectory`:
 
 * ``frame_NNN.jpg``: the 640 x 480 RGB image (JPEG quality 90),
 * ``depth_NNN.png``: its exact depth, 16-bit PNG in millimetres (0 = invalid),
@@ -31,7 +31,7 @@ README = """\
 # Sample stream
 
 A short synthetic camera stream bundled with depth_node, used by the demo
-(`depth_node_demo`, `python3 -m depth_node.demo`) and by the tests. It needs no
+(`depth_node_demo`, `python3 -m depth_node.offline.demo`) and by the tests. It needs no
 camera, no dataset download and no network.
 
 | File | Content |
@@ -72,10 +72,10 @@ possible they may be used under the project's licence, Apache-2.0.
 
 
 def _synthetic():
-    """Import the checkout's own ``depth_node.synthetic`` (not an installed copy)."""
+    """Import the checkout's own ``depth_node.testing.synthetic`` (not an installed copy)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from depth_node import synthetic
+    from depth_node.testing import synthetic
     return synthetic
 
 

@@ -4,8 +4,9 @@
 Long soak of the real node, for a GPU machine: memory, GPU memory, rates, backlog.
 
 Runs :class:`depth_node.node.DepthNode` in-process (``rclpy.spin``'s
-single-threaded executor) next to a feeder that publishes rendered frames
-(:mod:`depth_node.synthetic`) with their camera_info at ``--rate-in`` Hz for
+single-threaded executor) next to the tests' feeder node
+(:class:`depth_node.testing.feeder.Feeder`) that publishes rendered frames
+(:mod:`depth_node.testing.synthetic`) with their camera_info at ``--rate-in`` Hz for
 ``--minutes``, and a sink subscribed to every output. Every ``--sample-s``
 seconds it records the process RSS, CUDA memory and the node's counters;
 at the end it prints one JSON summary and exits 1 when RSS or GPU memory grew
@@ -73,7 +74,7 @@ def _cuda_mb(device):
 
 def _frames(width, height, n=8):
     """Render ``n`` frames of the sample trajectory at ``width`` x ``height``."""
-    from depth_node import synthetic
+    from depth_node.testing import synthetic
     f = 525.0 * width / 640.0
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     rgbs = [synthetic.render(width, height, f, f, cx, cy, pose)[0]
@@ -114,79 +115,55 @@ def soak(args, context):
     """Run the soak; return the summary dict."""
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
     from rclpy.parameter import Parameter
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+    from depth_node.diagnostics import rss_bytes
     from depth_node.node import DepthNode
-    from depth_node.soak import MemoryTracker, rss_bytes
+    from depth_node.testing.feeder import Feeder, make_image, make_info
+    from depth_node.testing.soak import MemoryTracker
 
-    reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                          reliability=ReliabilityPolicy.RELIABLE)
     rgbs, (f, cx, cy) = _frames(args.width, args.height)
     node = DepthNode(context=context, parameter_overrides=[
         Parameter('model', value=args.model), Parameter('device', value=args.device),
         Parameter('precision', value=args.precision), Parameter('rate', value=args.rate),
         Parameter('input_qos', value='reliable')])
-    io = Node('soak_feeder', context=context)
-    image_pub = io.create_publisher(Image, 'image', reliable)
-    info_pub = io.create_publisher(CameraInfo, 'camera_info', reliable)
-    got = {'depth': 0, 'last_stamp': None, 'last_time': 0.0, 'status': None}
-
-    def on_depth(msg):
-        got['depth'] += 1
-        got['last_stamp'] = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-        got['last_time'] = time.monotonic()
+    feeder = Feeder('soak_feeder', context=context)
+    feeder.keep = 2
+    got = {'status': None}
 
     def on_diag(msg):
         for status in msg.status:
             if 'depth_node' in status.name:
                 got['status'] = status
-    io.create_subscription(Image, 'depth/image', on_depth, reliable)
-    io.create_subscription(CameraInfo, 'depth/camera_info', lambda m: None, reliable)
-    io.create_subscription(PointCloud2, 'points', lambda m: None, reliable)
-    io.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
+    feeder.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    executor.add_node(io)
+    executor.add_node(feeder)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
-        deadline = time.monotonic() + 30.0
-        while image_pub.get_subscription_count() == 0 or node.image_sub is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError('the node did not subscribe within 30 s')
-            time.sleep(0.05)
+        feeder.wait_for(lambda: feeder.connected() and node.image_sub is not None, 30.0,
+                        'the node to subscribe')
         duration = args.seconds if args.seconds > 0 else args.minutes * 60.0
         device = node.model.device
         tracker = MemoryTracker(warmup_frames=int(args.warmup_s * args.rate_in))
         samples = []
-        msg = Image()
-        msg.header.frame_id = 'camera_color_optical_frame'
-        msg.height, msg.width, msg.encoding = args.height, args.width, 'rgb8'
-        msg.step = args.width * 3
-        payloads = [r.tobytes() for r in rgbs]
-        info = CameraInfo()
-        info.header.frame_id = msg.header.frame_id
-        info.width, info.height, info.distortion_model = args.width, args.height, 'plumb_bob'
-        info.d = [0.0] * 5
-        info.k = [f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0]
-        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-        info.p = [f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+        frame_id = 'camera_color_optical_frame'
+        images = [make_image(rgb, frame_id=frame_id) for rgb in rgbs]
+        info = make_info(args.width, args.height, f, f, cx, cy, frame_id=frame_id)
         start = time.monotonic()
         next_sample = start
         sent = 0
+        last = None
         while time.monotonic() - start < duration:
             due = start + sent / args.rate_in
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            stamp = io.get_clock().now().to_msg()
-            msg.header.stamp = info.header.stamp = stamp
-            msg.data = payloads[sent % len(payloads)]
-            info_pub.publish(info)
-            image_pub.publish(msg)
+            msg = images[sent % len(images)]
+            msg.header.stamp = info.header.stamp = feeder.get_clock().now().to_msg()
+            last = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+            feeder.publish(msg, info)
             sent += 1
             if time.monotonic() >= next_sample:
                 next_sample += args.sample_s
@@ -197,11 +174,13 @@ def soak(args, context):
                                 'published': node.frames.published,
                                 'rss_mb': round(rss_bytes() / 1e6, 1), 'cuda': cuda})
                 print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
-        last = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-        sent_at = time.monotonic()
-        while got['last_stamp'] != last and time.monotonic() - sent_at < 10.0:
-            time.sleep(0.01)
-        lag = (got['last_time'] - sent_at) if got['last_stamp'] == last else None
+        sent_at = time.perf_counter()
+        lag = None
+        try:
+            feeder.wait_for(lambda: ('depth', last) in feeder.arrival, 10.0, 'the last frame')
+            lag = feeder.arrival[('depth', last)] - sent_at
+        except TimeoutError:
+            pass
         time.sleep(max(1.5, node.get_parameter('diagnostics_period').value * 1.5))
         memory = tracker.summary()
         drops = dict(node.frames.drops)
@@ -212,14 +191,15 @@ def soak(args, context):
               and memory.growth_mb < args.max_growth_mb
               and (memory.gpu_growth_mb is None
                    or memory.gpu_growth_mb < args.max_gpu_growth_mb))
+        elapsed = time.monotonic() - start
         return {
             'ok': ok, 'model': args.model, 'device': str(device),
-            'size': f'{args.width}x{args.height}', 'seconds': round(sent_at - start, 1),
+            'size': f'{args.width}x{args.height}', 'seconds': round(elapsed, 1),
             'sent': sent, 'received': node.frames.received,
             'published': node.frames.published, 'drops': drops,
-            'rate_in_hz': round(sent / (sent_at - start), 2),
-            'rate_out_hz': round(node.frames.published / (sent_at - start), 2),
-            'last_frame_lag_s': None if lag is None else round(lag, 3),
+            'rate_in_hz': round(sent / elapsed, 2),
+            'rate_out_hz': round(node.frames.published / elapsed, 2),
+            'last_frame_lag_s': None if lag is None else round(max(lag, 0.0), 3),
             'memory': memory.__dict__, 'memory_line': memory.line(),
             'diagnostics': diag, 'samples': samples,
         }
@@ -227,7 +207,7 @@ def soak(args, context):
         executor.shutdown()
         spinner.join(timeout=5.0)
         node.destroy_node()
-        io.destroy_node()
+        feeder.destroy_node()
 
 
 def main(argv=None) -> int:

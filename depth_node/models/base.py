@@ -19,13 +19,19 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 import warnings
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..geometry import Intrinsics
+
 #: PIL resampling codes used in preprocessor configs -> torch interpolation modes.
 RESAMPLE_MODES = {0: 'nearest', 1: 'bilinear', 2: 'bilinear', 3: 'bicubic', 4: 'bilinear',
                   5: 'bicubic'}
+
+#: torch interpolation modes -> the OpenCV flags that compute the same thing on the CPU.
+CV2_MODES = {'bicubic': cv2.INTER_CUBIC, 'bilinear': cv2.INTER_LINEAR}
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,21 +39,47 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 Focal = Optional[Tuple[float, float]]
 
 
-def resize_like_pil(x: torch.Tensor, size: Tuple[int, int], resample: int) -> torch.Tensor:
+def resize_depth(depth: torch.Tensor, size: Tuple[int, int],
+                 mode: str = 'bicubic') -> torch.Tensor:
     """
-    Resize a float ``N x C x H x W`` tensor of 0..255 values as PIL does for uint8 images.
+    Resize an ``h x w`` float depth map to ``size`` = ``(H, W)``, half-pixel centres.
 
-    Antialiased interpolation in torch uses PIL's filter (bicubic with a = -0.5,
-    support scaled when shrinking); the result is rounded and clamped back to
-    uint8 levels, because the reference processors resize uint8 PIL images.
+    The one final resize of every family: ``F.interpolate(..., align_corners=False)``
+    (no antialiasing) on CUDA and other devices; on the CPU ``cv2.resize`` with
+    ``INTER_CUBIC`` / ``INTER_LINEAR``, the same kernels (cubic a = -0.75, edge
+    pixels replicated) at a fraction of torch's CPU cost. Both agree to within
+    5e-5 of the map's largest value (tested).
     """
-    mode = RESAMPLE_MODES.get(int(resample), 'bicubic')
-    if tuple(x.shape[-2:]) == tuple(size):
+    size = (int(size[0]), int(size[1]))
+    if tuple(depth.shape[-2:]) == size:
+        return depth
+    if depth.device.type == 'cpu' and mode in CV2_MODES:
+        src = np.ascontiguousarray(depth.detach().to(torch.float32).numpy())
+        out = cv2.resize(src, (size[1], size[0]), interpolation=CV2_MODES[mode])
+        return torch.from_numpy(out.reshape(size))
+    out = F.interpolate(depth[None, None].float(), size=size, mode=mode,
+                        align_corners=False if mode in CV2_MODES else None)
+    return out[0, 0]
+
+
+def resize_image(x: torch.Tensor, size: Tuple[int, int], mode: str = 'bicubic') -> torch.Tensor:
+    """
+    Resize a float ``1 x C x H x W`` image to ``size`` = ``(h, w)``, half-pixel centres.
+
+    ``F.interpolate(..., align_corners=False)`` without antialiasing, as
+    :func:`resize_depth`; on the CPU through ``cv2.resize`` (channels last),
+    which is what the Depth Anything V2 reference itself calls and several
+    times faster than torch's CPU kernel.
+    """
+    size = (int(size[0]), int(size[1]))
+    if tuple(x.shape[-2:]) == size:
         return x
-    if mode == 'nearest':
-        return F.interpolate(x, size=size, mode='nearest')
-    y = F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
-    return y.round_().clamp_(0.0, 255.0)
+    if x.device.type == 'cpu' and mode in CV2_MODES and x.shape[0] == 1:
+        src = np.ascontiguousarray(x[0].detach().permute(1, 2, 0).to(torch.float32).numpy())
+        out = cv2.resize(src, (size[1], size[0]), interpolation=CV2_MODES[mode])
+        return torch.from_numpy(out.reshape(size + (-1,))).permute(2, 0, 1).unsqueeze(0)
+    return F.interpolate(x.float(), size=size, mode=mode,
+                         align_corners=False if mode in CV2_MODES else None)
 
 
 def constrain_to_multiple_of(value: float, multiple: float) -> int:
@@ -126,6 +158,32 @@ class DepthModel:
     @reference_focal.setter
     def reference_focal(self, value: float) -> None:
         self._reference_focal_override = float(value or 0.0)
+
+    def check_scale(self) -> None:
+        """Raise ModelLoadError if the metric scale cannot be set (called after loading)."""
+
+    # ------------------------------------------------------------------ own camera estimate
+    @property
+    def estimates_camera(self) -> bool:
+        """Whether the network estimates its own camera (Depth Pro's field-of-view head)."""
+        return False
+
+    @property
+    def focal_estimated(self) -> bool:
+        """Whether the latest prediction's scale came from the network's own camera estimate."""
+        return False
+
+    def estimated_intrinsics(self, width: int, height: int,
+                             camera: Optional[Intrinsics] = None) -> Optional[Intrinsics]:
+        """
+        Return the camera the network estimated for the latest frame, or None.
+
+        When :attr:`focal_estimated`, the latest depth belongs to this camera: the
+        cloud must be back-projected, and depth/camera_info published, with it.
+        ``camera`` is a valid calibration that was not used for the scale; a
+        family may keep what its estimate does not cover (principal point).
+        """
+        return None
 
     # ------------------------------------------------------------------ stages
     def upload(self, pixels: np.ndarray, rgb_order: Sequence[int] = (0, 1, 2)) -> torch.Tensor:

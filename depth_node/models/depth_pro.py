@@ -16,6 +16,13 @@ image given to it and ``f_px`` its horizontal focal length in pixels
 ``post_process_depth_estimation`` always takes ``f_px`` from the estimated field
 of view; here the camera's ``fx`` is used whenever it is given and valid (so
 depth is proportional to the fx it is given), and the estimate only otherwise.
+
+Depth computed from the estimate (``focal_estimated``) belongs to the
+estimated camera, :meth:`DepthProModel.estimated_intrinsics` (``fx`` = the
+estimated focal), which the frame path uses for back-projection and
+depth/camera_info; an implausible estimate (a field of view outside
+``PLAUSIBLE_FOV_DEG``, NaN) is refused with a BadCameraInfoError instead of
+turning into depth.
 """
 
 import math
@@ -25,12 +32,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import DepthModel, Focal
+from .base import DepthModel, Focal, resize_depth
 from ..errors import BadCameraInfoError
 from ..geometry import Intrinsics
 
 #: Clamp of the inverse depth before inverting, as transformers and ml-depth-pro do.
 INVERSE_DEPTH_RANGE = (1e-4, 1e4)
+
+#: Estimated horizontal fields of view (degrees) accepted as a camera: 2 deg is a long
+#: telephoto lens (fx = 28.6 W), 170 deg beyond any rectified pinhole image (fx = 0.044 W).
+PLAUSIBLE_FOV_DEG = (2.0, 170.0)
 
 #: Where f_px came from for the latest frame.
 FOCAL_FROM_CAMERA = 'camera_info'
@@ -68,6 +79,16 @@ class DepthProModel(DepthModel):
         return getattr(self.net, 'fov_model', None) is not None
 
     @property
+    def estimates_camera(self) -> bool:
+        """Whether a camera can be estimated: with the field-of-view head."""
+        return self.has_fov_head
+
+    @property
+    def focal_estimated(self) -> bool:
+        """Whether the latest f_px came from the estimated field of view."""
+        return self.last_focal_source == FOCAL_FROM_FOV
+
+    @property
     def last_focal_px(self) -> Optional[float]:
         """Return the f_px (pixels, input resolution) used for the latest frame."""
         value = self._last_focal_px
@@ -79,16 +100,45 @@ class DepthProModel(DepthModel):
         value = self._last_fov
         return float(value) if value is not None else None
 
-    def estimated_intrinsics(self, width: int, height: int) -> Optional[Intrinsics]:
+    def check_estimate(self) -> float:
         """
-        Return a pinhole camera from the latest estimated field of view, or None.
+        Return the latest estimated field of view in degrees if it is plausible.
 
-        For publishing and back-projection when the camera_info is unusable:
-        ``fx = fy`` = the estimated focal, principal point at the image centre.
+        Raise BadCameraInfoError when there is none (no FOV head) or it is NaN or
+        outside ``PLAUSIBLE_FOV_DEG`` (a focal length that would be negative,
+        infinite or absurd for the image).
+        """
+        if self._last_fov is None:
+            raise BadCameraInfoError(
+                f'{self.model_id} has no field-of-view head, so Depth Pro needs the camera '
+                'focal length (a calibrated camera_info) for metric depth')
+        fov = float(self._last_fov)
+        low, high = PLAUSIBLE_FOV_DEG
+        if not low <= fov <= high:  # also False for NaN
+            raise BadCameraInfoError(
+                f"Depth Pro's estimated field of view is {fov:.4g} deg, outside the plausible "
+                f'{low:g}..{high:g} deg, so it gives no usable focal length; give a calibrated '
+                'camera_info with focal_scaling:=true')
+        return fov
+
+    def estimated_intrinsics(self, width: int, height: int,
+                             camera: Optional[Intrinsics] = None) -> Optional[Intrinsics]:
+        """
+        Return the pinhole camera of the latest estimated field of view, or None.
+
+        ``fx`` is the estimated focal length of a ``width``-pixel image. With a
+        ``camera`` (a valid camera_info not used for the scale) its principal point
+        and pixel aspect (``fy / fx``) are kept; without one ``fy = fx`` and the
+        principal point is the image centre. None without an estimate (no FOV
+        head); BadCameraInfoError for an implausible one (``check_estimate``).
         """
         if self._last_fov is None:
             return None
-        f = float(focal_from_fov(self._last_fov, int(width)))
+        fov = self.check_estimate()
+        f = float(focal_from_fov(torch.tensor(fov, dtype=torch.float64), int(width)))
+        if camera is not None and camera.width == width and camera.height == height:
+            return Intrinsics(int(width), int(height), f, f * camera.fy / camera.fx,
+                              camera.cx, camera.cy)
         return Intrinsics(int(width), int(height), f, f, (width - 1) / 2.0, (height - 1) / 2.0)
 
     # ------------------------------------------------------------------ stages
@@ -117,21 +167,20 @@ class DepthProModel(DepthModel):
         fov = getattr(outputs, 'field_of_view', None)
         self._last_fov = fov[0].float() if fov is not None else None
         fx = usable_focal(focal)
+        self.last_focal_source = None
+        self._last_focal_px = None
         if fx is not None:
             f_px = fx
             self.last_focal_source = FOCAL_FROM_CAMERA
-        elif self._last_fov is not None:
+        else:
+            self.check_estimate()
             f_px = focal_from_fov(self._last_fov, w)
             self.last_focal_source = FOCAL_FROM_FOV
-        else:
-            raise BadCameraInfoError(
-                f'{self.model_id} has no field-of-view head, so Depth Pro needs the camera '
-                'focal length (a calibrated camera_info) for metric depth')
         self._last_focal_px = f_px
-        scaled = inverse * (w / f_px)
+        scaled = inverse[0] * (w / f_px)
         mode = 'bicubic' if int(self.processor.get('resample', 2)) == 3 else 'bilinear'
-        scaled = F.interpolate(scaled.unsqueeze(1), size=(h, w), mode=mode, align_corners=False)
-        return 1.0 / torch.clamp(scaled[0, 0], *INVERSE_DEPTH_RANGE)
+        scaled = resize_depth(scaled, (h, w), mode)
+        return 1.0 / torch.clamp(scaled, *INVERSE_DEPTH_RANGE)
 
     def warmup(self, width: int = 640, height: int = 480) -> None:
         """Run one inference on a grey frame (with a nominal focal, works without FOV head)."""

@@ -4,7 +4,10 @@
 Load any supported metric depth checkpoint from a hub id or a local directory.
 
 Dispatch is on ``config.json``'s ``model_type``; weights load through
-``AutoModelForDepthEstimation`` and never with ``trust_remote_code``. Every
+``AutoModelForDepthEstimation`` and never with ``trust_remote_code``. Depth
+Anything 3 checkpoints are the official package's files (no ``model_type``):
+they are recognised by their ``config.json`` and load through our own network
+code (:mod:`.depth_anything_3`). Every
 failure becomes a :class:`~depth_node.errors.ModelLoadError` whose one-line
 message says what to pass instead.
 """
@@ -29,6 +32,7 @@ FAMILIES = {
     'depth_anything': ('depth_anything', 'DepthAnythingModel'),
     'zoedepth': ('zoedepth', 'ZoeDepthModel'),
     'depth_pro': ('depth_pro', 'DepthProModel'),
+    'depth_anything_3': ('depth_anything_3', 'DepthAnything3Model'),
 }
 
 #: model_types that load as depth models but predict relative (unitless) depth.
@@ -88,9 +92,16 @@ def _load_config(model: str):
         raise ModelLoadError(
             f"model directory '{model}' does not exist; pass model:=<Hugging Face id, e.g. "
             f'{EXAMPLE}> or {LOCAL_HINT}')
+    from .depth_anything_3 import read_config as read_da3_config
+    da3 = read_da3_config(model)  # a directory, or a hub id already cached
+    if da3 is not None:
+        return da3
     try:
         return AutoConfig.from_pretrained(os.path.expanduser(model))
     except (OSError, ValueError, KeyError) as exc:
+        da3 = read_da3_config(model)  # AutoConfig has fetched config.json by now
+        if da3 is not None:
+            return da3
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if os.path.isdir(os.path.expanduser(model)):
             raise ModelLoadError(
@@ -142,11 +153,13 @@ def family_class(config, model: str):
     if model_type in RELATIVE_MODEL_TYPES:
         raise UnsupportedModelError(
             f"'{model}' ({model_type}) predicts relative depth, not metres; pass a metric "
-            f'checkpoint (Depth Anything V2 metric, ZoeDepth, Depth Pro), e.g. model:={EXAMPLE}')
+            f'checkpoint (Depth Anything V2 metric, ZoeDepth, Depth Pro, Depth Anything 3 '
+            f'metric), e.g. model:={EXAMPLE}')
     if model_type not in FAMILIES:
         raise UnsupportedModelError(
             f"'{model}' is a '{model_type}' model, not a supported metric depth model; pass "
-            f'Depth Anything V2 metric, ZoeDepth or Depth Pro, e.g. model:={EXAMPLE}')
+            f'Depth Anything V2 metric, ZoeDepth, Depth Pro or Depth Anything 3 metric, e.g. '
+            f'model:={EXAMPLE}')
     module_name, class_name = FAMILIES[model_type]
     module = importlib.import_module(f'{__package__}.{module_name}')
     return getattr(module, class_name)
@@ -154,12 +167,15 @@ def family_class(config, model: str):
 
 def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
                compile_net: bool = False, reference_focal: float = 0.0,
-               flip_tta: bool = False, warmup: Optional[tuple] = None) -> DepthModel:
+               flip_tta: bool = False, mask_sky: bool = True,
+               warmup: Optional[tuple] = None) -> DepthModel:
     """
     Load a metric depth checkpoint ready for :meth:`DepthModel.predict`.
 
     ``flip_tta`` turns on flip test-time augmentation where the family has it
     (ZoeDepth; ignored elsewhere, see ``DepthModel.supports_flip_tta``).
+    ``mask_sky`` false keeps Depth Anything 3's predicted depth where its sky head
+    sees sky instead of +inf (other families have no sky head).
     ``warmup`` = ``(width, height)`` runs one inference at that size afterwards.
     """
     from transformers import AutoModelForDepthEstimation
@@ -171,6 +187,10 @@ def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
     config = _load_config(model)
     cls = family_class(config, model)
     dtype = resolve_dtype(precision, torch_device, getattr(config, 'model_type', ''))
+    if hasattr(cls, 'from_checkpoint'):  # a family with its own checkpoint format (DA3)
+        instance = cls.from_checkpoint(model, config, device=torch_device, dtype=dtype,
+                                       compile_net=compile_net)
+        return _configure(instance, reference_focal, flip_tta, mask_sky, warmup)
     path = os.path.expanduser(model)
     try:
         processor, _ = ImageProcessingMixin.get_image_processor_dict(path)
@@ -193,14 +213,23 @@ def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
     net = net.to(torch_device).eval()
     instance = cls(net, processor, model_id=model, device=torch_device, dtype=dtype,
                    compile_net=compile_net)
+    return _configure(instance, reference_focal, flip_tta, mask_sky, warmup)
+
+
+def _configure(instance: DepthModel, reference_focal: float, flip_tta: bool, mask_sky: bool,
+               warmup: Optional[tuple]) -> DepthModel:
     instance.reference_focal = reference_focal
+    instance.check_scale()
     instance.flip_tta = bool(flip_tta) and instance.supports_flip_tta
+    if hasattr(instance, 'mask_sky'):
+        instance.mask_sky = bool(mask_sky)
     if warmup:
         try:
             instance.warmup(*warmup)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             text = str(exc).splitlines()[0] if str(exc) else ''
             raise ModelLoadError(
-                f"'{model}' loads but fails on a first test frame ({type(exc).__name__}: "
-                f'{text}); check its config.json and preprocessor_config.json') from None
+                f"'{instance.model_id}' loads but fails on a first test frame "
+                f'({type(exc).__name__}: {text}); check its config.json and '
+                'preprocessor_config.json') from None
     return instance

@@ -16,19 +16,24 @@ runs the image and its mirror image as one batch of two and averages the
 mirrored prediction back in, like ``post_process_depth_estimation(...,
 outputs_flipped=...)``.
 
-The NYU+KITTI model routes a batch to its indoor (``nyu``, 10 m) or outdoor
-(``kitti``, 80 m) head by ``argmax(domain_logits.sum(0))``; the reference focal
-used for focal scaling is the one of the head the router chose.
+The NYU+KITTI model routes to its indoor (``nyu``, 10 m) or outdoor (``kitti``,
+80 m) head. The network votes once per forward pass (``argmax`` of the domain
+logits summed over the batch); ZoeDepth's own inference runs one image per pass,
+so here every image is routed by its own logits: images a batch vote sent to
+another head than their own are run again on their own head (with flip TTA the
+image and its mirror image are routed separately too, as ZoeDepth's
+``infer_with_flip_aug`` runs them). Each prediction is scaled with the
+reference focal of the head that produced it.
 """
 
 from dataclasses import dataclass
 import math
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-from .base import DepthModel, Focal, keep_aspect_size
+from .base import DepthModel, Focal, keep_aspect_size, resize_depth
 
 #: The hub processors (all three checkpoints) use 32; the transformers class default of
 #: 1/32 is not a usable value, so a config without the key gets the hub's.
@@ -170,34 +175,71 @@ class ZoeDepthModel(DepthModel):
         return x.to(self.dtype), ctx
 
     def forward(self, pixel_values: torch.Tensor):
-        """Run the network; with flip TTA on the image and its mirror image as one batch."""
+        """
+        Run the network, every image on the head its own router logits choose.
+
+        With flip TTA the image and its mirror image run as one batch. When the
+        batch's single vote overrules some images' own choice, those images run
+        again, grouped by their own head (each group's summed logits then pick
+        the head every member picks), and their depth replaces the batch's.
+        """
         if self.flip_tta:
             pixel_values = torch.cat([pixel_values, torch.flip(pixel_values, dims=[-1])])
-        return self._forward(pixel_values=pixel_values)
+        outputs = self._forward(pixel_values=pixel_values)
+        if not self.routed or pixel_values.shape[0] < 2:
+            return outputs
+        vote = self.route(outputs)
+        own = self.item_routes(outputs)
+        overruled = [i for i, head in enumerate(own) if head != vote]
+        if not overruled:
+            return outputs
+        depth = outputs.predicted_depth.clone()
+        for head in sorted({own[i] for i in overruled}):
+            group = [i for i in overruled if own[i] == head]
+            index = torch.tensor(group, device=pixel_values.device)
+            depth[index] = self._forward(pixel_values=pixel_values[index]).predicted_depth
+        fields = dict(outputs.items())
+        fields['predicted_depth'] = depth
+        return type(outputs)(**fields)
 
     def route(self, outputs) -> int:
-        """Return the index of the head the router chose (0 for single-head models)."""
+        """Return the head the network's one vote over the batch picks (0: single head)."""
         logits = getattr(outputs, 'domain_logits', None)
         if logits is None or not self.routed:
             return 0
         # As ZoeDepthMultipleMetricDepthEstimationHeads: one vote over the whole batch.
         return int(torch.argmax(logits.float().sum(dim=0)).item())
 
+    def item_routes(self, outputs) -> List[int]:
+        """Return the head each image of the batch picks by its own logits."""
+        logits = getattr(outputs, 'domain_logits', None)
+        if logits is None or not self.routed:
+            return [0] * int(outputs.predicted_depth.shape[0])
+        return [int(v) for v in torch.argmax(logits.float(), dim=-1).tolist()]
+
     def postprocess(self, outputs, ctx: dict, focal: Focal) -> torch.Tensor:
-        """Average the flip, scale by the focal ratio, resize to the padded size, unpad."""
+        """Scale each prediction by its head's focal ratio, average the flip, resize, unpad."""
         depth = outputs.predicted_depth.float()
+        routes = self.item_routes(outputs)
+        domains = [self.head_domains[r] for r in routes]
+        if focal is not None:
+            h, w = ctx['in_size']
+            f_camera = focal_at_network(focal, h, w, self.processor)
+            override = self._reference_focal_override
+            factors = [f_camera / (override if override > 0.0
+                                   else reference_focal_for(d, self.processor))
+                       for d in domains]
+            if len(set(factors)) == 1:
+                depth = depth * factors[0]
+            else:
+                depth = depth * torch.tensor(factors, device=depth.device).view(-1, 1, 1)
         if self.flip_tta and depth.shape[0] == 2:
             depth = 0.5 * (depth[:1] + torch.flip(depth[1:], dims=[-1]))
-        self.last_domain = self.head_domains[self.route(outputs)]
-        ref = self.reference_focal
-        if focal is not None and ref:
-            h, w = ctx['in_size']
-            depth = depth * (focal_at_network(focal, h, w, self.processor) / ref)
+        self.last_domain = domains[0]
         (pad_h, pad_w), padded = ctx['pad'], ctx['padded_size']
-        depth = F.interpolate(depth.unsqueeze(1), size=padded, mode='bicubic',
-                              align_corners=False)
+        depth = resize_depth(depth[0], padded, 'bicubic')
         h, w = ctx['in_size']
-        return depth[0, 0, pad_h:pad_h + h, pad_w:pad_w + w]
+        return depth[pad_h:pad_h + h, pad_w:pad_w + w]
 
     def describe(self) -> str:
         """Return one line for the start-up log, with the heads and their reference focals."""

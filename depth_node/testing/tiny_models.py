@@ -5,13 +5,16 @@ Tiny randomly initialised checkpoints built from transformers configs.
 
 They are saved with ``save_pretrained`` and loaded back through the same code
 path as real checkpoints (``depth_node.models.load_model``); no weights are
-downloaded.
+downloaded. Depth Anything 3 is written in its official (non-transformers) file
+format instead, as on the hub.
 """
 
 import json
+import math
 import os
 
 import torch
+import torch.nn.functional as F
 
 IMAGENET = dict(image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
 
@@ -131,6 +134,73 @@ def make_depth_pro(path, *, use_fov_model: bool = True, fov_deg: float = 55.0,
     return str(path)
 
 
+def make_depth_anything_3(path, *, model_name: str = 'da3metric-large', sky: str = 'none',
+                          seed: int = 0, large: bool = False) -> str:
+    """
+    Save a random Depth Anything 3 checkpoint in the official hub format into ``path``.
+
+    Like depth-anything/DA3METRIC-LARGE: ``config.json`` naming the preset (plus its
+    ``config`` section) and ``model.safetensors`` with the official wrapper's keys
+    (``model.backbone.pretrained...``, ``model.head...``). The backbone is a 4-layer
+    32-wide ViT/14; ``embed_dim``, ``depth`` and ``num_heads`` in ``net`` set that
+    size (the official package, which fixes the size by preset name, ignores them).
+    ``large``: the real DA3METRIC-LARGE architecture instead (ViT-L, 334 M parameters,
+    1.3 GB), for benchmarks. Canonical depth is about 2 (exp of a random map around
+    log 2). ``sky``: ``'none'`` (sky head below the 0.3 threshold everywhere),
+    ``'all'`` (above everywhere) or ``'some'`` (a random part of the image).
+    """
+    from safetensors.torch import save_file
+    from depth_node.models.da3_net import DepthAnything3Net
+    from depth_node.models.depth_anything_3 import _net_config, MONO_LARGE
+    net_args = dict(MONO_LARGE['net'])
+    head_args = dict(MONO_LARGE['head'])
+    if not large:
+        net_args.update(name='vits', out_layers=[0, 1, 2, 3], embed_dim=32, depth=4,
+                        num_heads=2)
+        head_args.update(dim_in=32, features=16, out_channels=[8, 16, 32, 32])
+    torch.manual_seed(seed)
+    net = DepthAnything3Net(_net_config({'net': net_args, 'head': head_args}, str(path)))
+    net.eval()
+    _perturb(net, seed, std=0.05)
+    # Calibrate the two last 1x1 convolutions on a reference image: log canonical depth
+    # log(2) +- 0.3, and the sky activation above 0.3 on the highest-scoring 30 %.
+    scratch = net.head.scratch
+    feature = {}
+    hook = scratch.output_conv2[0].register_forward_pre_hook(
+        lambda module, args: feature.update(x=args[0]))
+    ref = torch.tensor(textured_image(140, 182, seed=99)).permute(2, 0, 1)[None].float()
+    with torch.no_grad():
+        net((ref / 255.0 - 0.45) / 0.225)
+        hook.remove()
+        for conv, target in ((scratch.output_conv2, 'depth'), (scratch.sky_output_conv2, sky)):
+            hidden = conv[1](conv[0](feature['x']))
+            last = conv[2]
+            value = F.conv2d(hidden, last.weight)
+            scale = 1.0 / float(value.std().clamp_min(1e-6))
+            if target == 'depth':
+                last.weight.mul_(0.3 * scale)
+                last.bias.fill_(math.log(2.0) - 0.3 * scale * float(value.mean()))
+            elif target == 'some':
+                last.weight.mul_(scale)
+                last.bias.fill_(0.3 - scale * float(value.flatten().quantile(0.7)))
+            else:
+                last.weight.zero_()
+                last.bias.fill_(-5.0 if target == 'none' else 5.0)
+    os.makedirs(str(path), exist_ok=True)
+    state = {f'model.{k}': v.contiguous() for k, v in net.state_dict().items()}
+    save_file(state, os.path.join(str(path), 'model.safetensors'))
+    config = {'model_name': model_name, 'config': {
+        '__object__': {'path': 'depth_anything_3.model.da3', 'name': 'DepthAnything3Net',
+                       'args': 'as_params'},
+        'net': {'__object__': {'path': 'depth_anything_3.model.dinov2.dinov2', 'name': 'DinoV2',
+                               'args': 'as_params'}, **net_args},
+        'head': {'__object__': {'path': 'depth_anything_3.model.dpt', 'name': 'DPT',
+                                'args': 'as_params'}, **head_args}}}
+    with open(os.path.join(str(path), 'config.json'), 'w') as f:
+        json.dump(config, f, indent=2)
+    return str(path)
+
+
 def textured_image(height: int, width: int, seed: int = 0):
     """Return a smooth but textured ``H x W x 3`` uint8 test image (noise resamples harshly)."""
     import numpy as np
@@ -141,11 +211,14 @@ def textured_image(height: int, width: int, seed: int = 0):
 
 
 if __name__ == '__main__':
-    # python test/tiny_models.py DIR [depth_anything|zoedepth|depth_pro]: a tiny random
-    # checkpoint for trying the tools offline (make demo MODEL=DIR); its depth is noise.
+    # python -m depth_node.testing.tiny_models DIR [depth_anything|zoedepth|depth_pro|
+    # depth_anything_3]: a tiny random checkpoint for trying the tools offline (make demo
+    # MODEL=DIR); its depth is noise. depth_anything_3_large: DA3METRIC-LARGE's real
+    # architecture with random weights (benchmarks).
     import sys
     makers = {'depth_anything': make_depth_anything, 'zoedepth': make_zoedepth,
-              'depth_pro': make_depth_pro}
+              'depth_pro': make_depth_pro, 'depth_anything_3': make_depth_anything_3,
+              'depth_anything_3_large': lambda p: make_depth_anything_3(p, large=True)}
     if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] not in makers):
         sys.exit(f'usage: {sys.argv[0]} DIR [{"|".join(makers)}]')
     print(makers[sys.argv[2] if len(sys.argv) == 3 else 'depth_anything'](sys.argv[1]))

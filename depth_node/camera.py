@@ -3,7 +3,11 @@
 """
 The camera a frame is processed for: intrinsics, undistortion maps, output camera_info.
 
-Without rclpy. :class:`CameraCache` turns a CameraInfo into a :class:`Camera`
+Without rclpy. :class:`CameraInfoFields` holds the calibration fields of a
+``sensor_msgs/CameraInfo`` (everything but the header) as plain values; it is
+what the offline tools read from camera files and what every output
+camera_info is built from (:mod:`depth_node.messages`).
+:class:`CameraCache` turns a CameraInfo into a :class:`Camera`
 once per change of its calibration fields (size, distortion, K, R, P, binning,
 ROI; never the header), so intrinsics, undistortion maps and, downstream, the
 rays of :class:`~depth_node.geometry.CloudBuilder` are rebuilt only when the
@@ -16,8 +20,8 @@ distortion is zero. ``plumb_bob`` and ``rational_polynomial`` use OpenCV's
 standard model, ``equidistant`` its fisheye model.
 """
 
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -33,25 +37,25 @@ FISHEYE_MODEL = 'equidistant'
 _IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
 
-def has_distortion(info) -> bool:
-    """Whether a CameraInfo has any non-zero distortion coefficient."""
-    return any(float(v) != 0.0 for v in info.d)
+@dataclass(frozen=True)
+class RegionOfInterest:
+    """The ``roi`` of a CameraInfo (all zero = the full image)."""
 
-
-def calibration_key(info) -> tuple:
-    """Return the fields of a CameraInfo that define the camera (not the header)."""
-    roi = info.roi
-    return (int(info.width), int(info.height), str(info.distortion_model),
-            tuple(float(v) for v in info.d), tuple(float(v) for v in info.k),
-            tuple(float(v) for v in info.r), tuple(float(v) for v in info.p),
-            int(info.binning_x), int(info.binning_y),
-            (int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height),
-             bool(roi.do_rectify)))
+    x_offset: int = 0
+    y_offset: int = 0
+    height: int = 0
+    width: int = 0
+    do_rectify: bool = False
 
 
 @dataclass(frozen=True)
-class RectifiedInfo:
-    """CameraInfo fields of the rectified camera (distortion zero, K from P, R identity)."""
+class CameraInfoFields:
+    """
+    The calibration fields of a ``sensor_msgs/CameraInfo``, without the header.
+
+    Attribute names are the message's, so the core reads this and a real
+    message the same way (:func:`~depth_node.geometry.intrinsics_from_camera_info`).
+    """
 
     width: int
     height: int
@@ -60,6 +64,78 @@ class RectifiedInfo:
     k: Tuple[float, ...]
     r: Tuple[float, ...]
     p: Tuple[float, ...]
+    binning_x: int = 0
+    binning_y: int = 0
+    roi: RegionOfInterest = field(default_factory=RegionOfInterest)
+
+    @classmethod
+    def of(cls, info) -> 'CameraInfoFields':
+        """Return the fields of a CameraInfo message (or of any object with its attributes)."""
+        if isinstance(info, cls):
+            return info
+        roi = getattr(info, 'roi', None)
+        return cls(int(info.width), int(info.height), str(info.distortion_model),
+                   _floats(info.d), _floats(info.k), _floats(info.r), _floats(info.p),
+                   int(getattr(info, 'binning_x', 0)), int(getattr(info, 'binning_y', 0)),
+                   RegionOfInterest() if roi is None else RegionOfInterest(
+                       int(roi.x_offset), int(roi.y_offset), int(roi.height), int(roi.width),
+                       bool(roi.do_rectify)))
+
+
+def _floats(values) -> Tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+def camera_info_fields(width: int, height: int, k: Sequence[float],
+                       p: Optional[Sequence[float]] = None, d: Sequence[float] = (),
+                       r: Optional[Sequence[float]] = None,
+                       distortion_model: str = 'plumb_bob') -> CameraInfoFields:
+    """Return CameraInfo fields from a camera matrix (``P`` from ``K`` when not given)."""
+    k = _floats(k)
+    if p is None:
+        p = (k[0], k[1], k[2], 0.0, k[3], k[4], k[5], 0.0, k[6], k[7], k[8], 0.0)
+    return CameraInfoFields(int(width), int(height), str(distortion_model), _floats(d), k,
+                            _IDENTITY if r is None else _floats(r), _floats(p))
+
+
+def pinhole_camera_info(intr: Intrinsics) -> CameraInfoFields:
+    """Return the CameraInfo fields of a distortion-free (rectified) pinhole camera."""
+    return camera_info_fields(intr.width, intr.height, intr.k(), intr.p(), d=(0.0,) * 5)
+
+
+def decimated_camera_info_fields(fields: CameraInfoFields, n: int) -> CameraInfoFields:
+    """
+    Return the CameraInfo fields of every ``n``-th pixel of the image ``fields`` describe.
+
+    image_proc's resize with scale ``1 / n``: K's and P's fx, fy, cx, cy (and P's
+    Tx) times ``1 / n``, width, height and the ROI times ``1 / n`` and truncated
+    (here by integer division, which is what the truncation means, without
+    its floating-point rounding); D, R, binning and the distortion model are
+    unchanged (distortion acts on normalised coordinates). The result describes
+    :func:`~depth_node.geometry.decimate` of the image exactly, with
+    :meth:`~depth_node.geometry.Intrinsics.decimated`'s intrinsics.
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f'decimation must be >= 1; got {n}')
+    if n == 1:
+        return fields
+    k = list(fields.k)
+    for i in (0, 2, 4, 5):  # fx, cx, fy, cy
+        k[i] /= n
+    p = list(fields.p)
+    for i in (0, 2, 3, 5, 6):  # fx, cx, Tx, fy, cy
+        p[i] /= n
+    roi = fields.roi
+    return replace(
+        fields, width=fields.width // n, height=fields.height // n, k=tuple(k), p=tuple(p),
+        roi=RegionOfInterest(roi.x_offset // n, roi.y_offset // n, roi.height // n,
+                             roi.width // n, roi.do_rectify))
+
+
+def has_distortion(info) -> bool:
+    """Whether a CameraInfo has any non-zero distortion coefficient."""
+    return any(float(v) != 0.0 for v in info.d)
 
 
 class Undistorter:
@@ -108,10 +184,8 @@ class Undistorter:
         full = np.full((height, width), 255, np.uint8)
         self.valid = cv2.remap(full, self.map1, self.map2, cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0) == 255
-        self.info = RectifiedInfo(
-            width, height, 'plumb_bob', (0.0,) * 5,
-            tuple(float(v) for v in new_k.ravel()), _IDENTITY,
-            tuple(float(v) for v in p.ravel()))
+        #: CameraInfo fields of the rectified camera (distortion zero, K from P, R identity).
+        self.info = camera_info_fields(width, height, new_k.ravel(), p.ravel(), d=(0.0,) * 5)
 
     def rectify(self, pixels: np.ndarray) -> np.ndarray:
         """Return the rectified ``H x W x C`` uint8 image of a distorted one."""
@@ -125,22 +199,14 @@ class Undistorter:
 class Camera:
     """What processing one frame needs from its CameraInfo, derived once per camera."""
 
-    key: tuple
+    key: CameraInfoFields
     intrinsics: Intrinsics
     undistorter: Optional[Undistorter]
     #: Distortion is present but ignored because the input is declared rectified.
     distortion_ignored: bool
 
-    def output_fields(self, info) -> dict:
-        """Return the CameraInfo fields of depth/camera_info for this camera (no header)."""
-        if self.undistorter is None:
-            return {name: getattr(info, name) for name in (
-                'height', 'width', 'distortion_model', 'd', 'k', 'r', 'p', 'binning_x',
-                'binning_y', 'roi')}
-        rect = self.undistorter.info
-        return {'height': rect.height, 'width': rect.width,
-                'distortion_model': rect.distortion_model, 'd': list(rect.d),
-                'k': list(rect.k), 'r': list(rect.r), 'p': list(rect.p)}
+    #: CameraInfo fields of depth/camera_info: the input's, or the rectified camera's.
+    output_info: CameraInfoFields
 
 
 class CameraCache:
@@ -164,7 +230,7 @@ class CameraCache:
 
     def get(self, info, rectify: bool) -> Camera:
         """Return the Camera of ``info``; ``rectify`` undistorts when D is non-zero."""
-        key = calibration_key(info)
+        key = CameraInfoFields.of(info)
         cam = self._camera
         if cam is not None and cam.key == key and self._rectify == rectify:
             self.changed = False
@@ -172,7 +238,8 @@ class CameraCache:
         distorted = has_distortion(info)
         undistorter = Undistorter(info) if (rectify and distorted) else None
         intr = intrinsics_from_camera_info(info)
-        self._camera = Camera(key, intr, undistorter, distorted and not rectify)
+        output = undistorter.info if undistorter is not None else key
+        self._camera = Camera(key, intr, undistorter, distorted and not rectify, output)
         self._rectify = rectify
         self.builds += 1
         self.changed = True

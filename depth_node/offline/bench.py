@@ -3,10 +3,12 @@
 """
 ``depth_node_bench``: time the node's per-frame path without ROS, on synthetic frames.
 
-Runs exactly what the node runs for each frame (``DepthPipeline.process``: upload,
-preprocessing, network, postprocessing with the single download, depth image
-and point-cloud payload encoding), then fills ``sensor_msgs`` Image and
-PointCloud2 messages the way the node does, when sensor_msgs is importable.
+Runs exactly what the node runs for each frame (``FrameProcessor.process`` on
+an Image message: decode, upload, preprocessing, network, postprocessing with
+the single download, output decimation, edge filter, depth image and
+point-cloud payload encoding, LaserScan and colourised depth), then builds the
+``sensor_msgs`` Image, CameraInfo, PointCloud2 and LaserScan messages the way
+the node does (:mod:`depth_node.messages`), when sensor_msgs is importable.
 Prints a table of per-stage median and p90 milliseconds, frames per second and
 peak memory, then the same as one JSON line (also written to ``--json PATH``).
 
@@ -17,7 +19,7 @@ so they add up to the frame time.
 Examples::
 
     depth_node_bench --model depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf
-    python -m depth_node.bench --model /path/to/checkpoint --device cpu --frames 10
+    python -m depth_node.offline.bench --model /path/to/checkpoint --device cpu --frames 10
 """
 
 import argparse
@@ -32,19 +34,30 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .geometry import Intrinsics
-from .params import DEFAULT_MODEL
+from .. import messages
+from ..camera import pinhole_camera_info
+from ..conversions import bytes_of
+from ..geometry import Intrinsics
+from ..params import DEFAULT_MODEL
 
 #: Stages in the order of the table: (key, label).
 STAGES = (
+    ('decode', 'decode (Image fields -> pixels)'),
     ('upload', 'upload (host -> device, uint8)'),
     ('preprocess', 'preprocess (resize, normalise)'),
     ('network', 'network'),
     ('postprocess', 'postprocess (+ download)'),
+    ('decimate', 'output decimation'),
+    ('edge_filter', 'edge filter (flying pixels)'),
     ('depth_msg', 'depth image payload'),
     ('cloud_msg', 'point cloud payload'),
+    ('scan', 'LaserScan ranges'),
+    ('colored', 'colourised depth (bgr8)'),
     ('ros_depth_msg', 'sensor_msgs/Image fill'),
+    ('ros_info_msg', 'sensor_msgs/CameraInfo fill'),
     ('ros_cloud_msg', 'sensor_msgs/PointCloud2 fill'),
+    ('ros_scan_msg', 'sensor_msgs/LaserScan fill'),
+    ('ros_colored_msg', 'depth/colored Image fill'),
     ('total', 'total per frame'),
 )
 
@@ -79,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--stride', type=int, default=1, help='points.stride')
     parser.add_argument('--encoding', default='32FC1', choices=('32FC1', '16UC1'),
                         help='depth image encoding (depth_encoding)')
+    parser.add_argument('--decimation', type=int, default=1,
+                        help='outputs for every Nth pixel (output_decimation)')
+    parser.add_argument('--edge-filter', action=argparse.BooleanOptionalAction, default=True,
+                        help='flying-pixel filter for cloud and scan (edge_filter.enabled)')
+    parser.add_argument('--scan', action=argparse.BooleanOptionalAction, default=True,
+                        help='build the LaserScan (publish_scan; the node default is off)')
+    parser.add_argument('--colored', action=argparse.BooleanOptionalAction, default=True,
+                        help='build depth/colored (the node does while it has subscribers)')
     parser.add_argument('--compile', action='store_true', help='torch.compile the network')
     parser.add_argument('--flip-tta', action='store_true',
                         help='flip test-time augmentation (ZoeDepth only)')
@@ -110,38 +131,45 @@ def synthetic_intrinsics(width: int, height: int,
     return Intrinsics(width, height, f, f, (width - 1) / 2.0, (height - 1) / 2.0)
 
 
-def ros_message_types():
-    """Return ``(Image, PointCloud2, PointField)`` from sensor_msgs, or None if missing."""
+def ros_message_types() -> Optional[messages.MessageTypes]:
+    """Return rclpy's message classes, or None where sensor_msgs is not importable."""
     try:
-        from sensor_msgs.msg import Image, PointCloud2, PointField
+        return messages.rclpy_types()
     except ImportError:
         return None
-    return Image, PointCloud2, PointField
 
 
-def fill_ros_messages(result, types, timings: dict) -> None:
-    """Build the Image and PointCloud2 messages as the node does, timing each."""
-    image_t, cloud_t, field_t = types
+def image_message(pixels: np.ndarray, stamp_ns: int = 0, frame_id: str = 'camera'):
+    """Return an rgb8 Image-like message of ``pixels`` (sensor_msgs fields, no rclpy)."""
+    from types import SimpleNamespace
+    height, width = pixels.shape[:2]
+    stamp = SimpleNamespace(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+    return SimpleNamespace(header=SimpleNamespace(stamp=stamp, frame_id=frame_id),
+                           height=height, width=width, encoding='rgb8', is_bigendian=0,
+                           step=width * 3, data=bytes_of(pixels))
+
+
+def fill_ros_messages(out, types: messages.MessageTypes, timings: dict) -> None:
+    """Build the Image, CameraInfo and PointCloud2 messages as the node does, timing each."""
+    header = messages.header(types, 0, 'camera')
     t0 = time.perf_counter()
-    depth = image_t()
-    depth.height, depth.width = result.depth.shape
-    depth.encoding = result.depth_encoding
-    depth.is_bigendian = 0
-    depth.step = result.depth_step
-    depth.data = result.depth_data
+    messages.depth_image(types, header, out)
     t1 = time.perf_counter()
+    messages.camera_info(types, header, out.camera_info)
+    t2 = time.perf_counter()
     timings['ros_depth_msg'] = (t1 - t0) * 1000.0
-    cloud = result.cloud
-    if cloud is None:
-        return
-    pc = cloud_t()
-    pc.height, pc.width = cloud.height, cloud.width
-    pc.fields = [field_t(name=n, offset=o, datatype=t, count=c) for n, o, t, c in cloud.fields]
-    pc.is_bigendian = False
-    pc.point_step, pc.row_step = cloud.point_step, cloud.row_step
-    pc.data = cloud.data
-    pc.is_dense = cloud.is_dense
-    timings['ros_cloud_msg'] = (time.perf_counter() - t1) * 1000.0
+    timings['ros_info_msg'] = (t2 - t1) * 1000.0
+    if out.cloud is not None:
+        messages.point_cloud(types, header, out.cloud)
+        timings['ros_cloud_msg'] = (time.perf_counter() - t2) * 1000.0
+    if out.scan is not None:
+        t3 = time.perf_counter()
+        messages.laser_scan(types, header, out.scan)
+        timings['ros_scan_msg'] = (time.perf_counter() - t3) * 1000.0
+    if out.colored is not None:
+        t4 = time.perf_counter()
+        messages.colored_image(types, header, out.colored)
+        timings['ros_colored_msg'] = (time.perf_counter() - t4) * 1000.0
 
 
 def percentile_summary(values: Sequence[float]) -> Dict[str, float]:
@@ -195,8 +223,8 @@ def _measure(args, notes: List[str]) -> dict:
     import torch
     import transformers
 
-    from .models import load_model
-    from .pipeline import DepthPipeline, OutputOptions
+    from ..frame import FrameProcessor, OutputOptions
+    from ..models import load_model
 
     t0 = time.perf_counter()
     model = load_model(args.model, args.device, args.precision, compile_net=args.compile,
@@ -204,12 +232,18 @@ def _measure(args, notes: List[str]) -> dict:
     load_s = time.perf_counter() - t0
     if args.flip_tta and not model.flip_tta:
         notes.append(f'flip TTA requested but {model.family} has none: off')
-    pipeline = DepthPipeline(model)
+    processor = FrameProcessor(model)
     intr = synthetic_intrinsics(args.width, args.height)
+    info = pinhole_camera_info(intr)
     frames = synthetic_frames(args.width, args.height)
+    images = [image_message(f) for f in frames]
     opts = OutputOptions(focal_scaling=args.focal_scaling, depth_encoding=args.encoding,
                          publish_points=args.cloud, points_rgb=args.rgb,
-                         points_stride=args.stride)
+                         points_stride=args.stride, decimation=args.decimation,
+                         edge_filter=args.edge_filter, scan=args.scan, colored=args.colored)
+    if args.scan or args.colored:
+        notes.append('the node builds the scan only with publish_scan and depth/colored only '
+                     'while it has subscribers (--no-scan, --no-colored leave them out here)')
     types = ros_message_types()
     if types is None:
         notes.append('sensor_msgs is not importable: the ROS message fill rows are skipped')
@@ -220,16 +254,27 @@ def _measure(args, notes: List[str]) -> dict:
     def step(i: int) -> dict:
         """Run batch ``i`` (``args.batch`` frames) as the node would; return its timings."""
         t = time.perf_counter()
-        batch = [frames[(i * args.batch + k) % len(frames)] for k in range(args.batch)]
-        timings: Dict[str, float] = {}
-        depths = model.predict_batch(batch, rgb, focal, timings)
-        for pixels, depth in zip(batch, depths):
-            frame_timings: Dict[str, float] = {}
-            result = pipeline.encode(depth, pixels, rgb, intr, opts, frame_timings)
-            if types is not None:
-                fill_ros_messages(result, types, frame_timings)
-            for key, value in frame_timings.items():
-                timings[key] = timings.get(key, 0.0) + value
+        if args.batch == 1:
+            out = processor.process(images[i % len(images)], info, opts)
+            timings = out.timings
+            outputs = [out]
+        else:
+            batch = [frames[(i * args.batch + k) % len(frames)] for k in range(args.batch)]
+            timings = {}
+            depths = model.predict_batch(batch, rgb, focal, timings)
+            outputs = []
+            for pixels, depth in zip(batch, depths):
+                frame_timings: Dict[str, float] = {}
+                outputs.append(processor.encode(pixels, rgb, depth, intr, info, opts,
+                                                frame_timings))
+                for key, value in frame_timings.items():
+                    timings[key] = timings.get(key, 0.0) + value
+        if types is not None:
+            for out in outputs:
+                fill_timings: Dict[str, float] = {}
+                fill_ros_messages(out, types, fill_timings)
+                for key, value in fill_timings.items():
+                    timings[key] = timings.get(key, 0.0) + value
         timings['total'] = (time.perf_counter() - t) * 1000.0
         return timings
 
@@ -264,6 +309,10 @@ def _measure(args, notes: List[str]) -> dict:
         'frames': args.frames,
         'warmup': args.warmup,
         'cloud': bool(args.cloud),
+        'decimation': args.decimation,
+        'edge_filter': bool(args.edge_filter),
+        'scan': bool(args.scan),
+        'colored': bool(args.colored),
         'compile': bool(args.compile),
         'flip_tta': bool(model.flip_tta),
         'focal_scaling': bool(args.focal_scaling),
@@ -299,6 +348,10 @@ def format_table(report: dict) -> str:
         f"{report['frames']} {'batches' if report['batch'] > 1 else 'frames'} after "
         f"{report['warmup']} warm-up, "
         f"cloud {'on' if report['cloud'] else 'off'}, "
+        f"decimation {report['decimation']}, "
+        f"edge filter {'on' if report['edge_filter'] else 'off'}, "
+        f"scan {'on' if report['scan'] else 'off'}, "
+        f"colored {'on' if report['colored'] else 'off'}, "
         f"compile {'on' if report['compile'] else 'off'}, "
         f"flip TTA {'on' if report['flip_tta'] else 'off'}",
         '',
@@ -337,14 +390,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.batch > 1 and args.flip_tta:
         parser.error('--batch > 1 cannot be combined with --flip-tta (it doubles the batch)')
-    for name in ('width', 'height', 'frames', 'stride', 'batch'):
+    for name in ('width', 'height', 'frames', 'stride', 'batch', 'decimation'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be at least 1')
     if args.warmup < 0 or args.threads < 0:
         parser.error('--warmup and --threads must not be negative')
     from transformers.utils import logging as hf_logging
 
-    from .errors import DepthNodeError
+    from ..errors import DepthNodeError
     hf_logging.disable_progress_bar()  # no weight-loading bars between the tables
     try:
         report = run(args)

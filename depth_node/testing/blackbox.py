@@ -24,7 +24,6 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 import cv2
-from depth_node.conversions import cloud_to_structured, image_fields_to_depth, unpack_rgb
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -35,7 +34,9 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from tiny_models import textured_image
+
+from .tiny_models import textured_image
+from ..conversions import cloud_to_structured, image_fields_to_depth, unpack_rgb
 
 RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                       reliability=ReliabilityPolicy.RELIABLE)

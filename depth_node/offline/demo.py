@@ -3,12 +3,13 @@
 """
 Run depth_node on the bundled sample stream and save what it publishes.
 
-``depth_node_demo`` (or ``python3 -m depth_node.demo``) starts the real
+``depth_node_demo`` (or ``python3 -m depth_node.offline.demo``) starts the real
 :class:`~depth_node.node.DepthNode` in-process, next to a small node that plays
 the sample frames (``depth_node/sample``) as ``sensor_msgs/Image`` (rgb8) and
 ``CameraInfo`` on ``image`` and ``camera_info``, one frame at a time. For each
 frame it waits for ``depth/image``, ``depth/camera_info`` and ``points`` with
-the frame's stamp, then writes into ``--out``:
+the frame's stamp (the player is :class:`~depth_node.testing.feeder.Feeder`, the
+tests' camera stand-in), then writes into ``--out``:
 
 * ``frame_NNN_depth.png``: the input next to its colourised depth,
 * ``frame_NNN.ply``: the point cloud of the last frame,
@@ -16,7 +17,7 @@ the frame's stamp, then writes into ``--out``:
   own per-stage timings,
 
 and prints one summary line. Both nodes run in a private rclpy context on a
-multi-threaded executor; ``ROS_DOMAIN_ID`` is left as it is. ROS arguments
+single-threaded executor; ``ROS_DOMAIN_ID`` is left as it is. ROS arguments
 (``--ros-args ...``) are passed on to rclpy.
 
 Exit status: 0 when every frame came back, 1 when some did not, 2 when the
@@ -32,37 +33,35 @@ import statistics
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 from urllib.parse import urlsplit
 
 import numpy as np
 from PIL import Image as PILImage
 import rclpy
-from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.logging import get_logger_level, LoggingSeverity, set_logger_level
-from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-import yaml
 
-from .conversions import bytes_of, cloud_to_structured, image_fields_to_depth, unpack_rgb
-from .params import DEFAULT_MODEL
+from .cameras import read_camera_info_yaml
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from .ply import write_ply
-from .visualize import colorize_depth, depth_range, save_png, side_by_side
+from .. import messages
+from ..conversions import cloud_to_structured, image_fields_to_depth, unpack_rgb
+from ..errors import DepthNodeError
+from ..params import DEFAULT_MODEL
+from ..testing.feeder import Feeder, make_image, stamp_key
+from ..visualize import colorize_depth, depth_range, save_png, side_by_side
 
 #: The bundled sample stream (frames, ground-truth depth, camera_info.yaml).
-SAMPLE_DIR = Path(__file__).resolve().parent / 'sample'
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / 'sample'
 #: frame_id of the published images (REP 103 optical frame of a colour camera).
 FRAME_ID = 'camera_color_optical_frame'
 #: Name of the depth node started by the demo (also its logger's name).
 NODE_NAME = 'depth_node'
 #: How many times a frame the node dropped (e.g. camera_info not there yet) is sent again.
 MAX_RESENDS = 2
-#: Longest single wait between checks of the node's drop counters, in seconds.
-CHECK_PERIOD_S = 0.25
 #: How long the demo tries to reach the Hugging Face Hub before saying it is offline.
 HUB_PROBE_S = 3.0
 #: Set by `make demo`: say what to do in make's terms (MODEL=..., the tiny checkpoint recipe).
@@ -131,8 +130,8 @@ def model_hint() -> str:
              'preprocessor_config.json)')
     if _via_make():
         return (f'run `make demo MODEL=<{local}>`, or try the whole path with a tiny random '
-                'checkpoint: `.venv/bin/python test/tiny_models.py /tmp/tiny_da && make demo '
-                'MODEL=/tmp/tiny_da`')
+                'checkpoint: `.venv/bin/python -m depth_node.testing.tiny_models /tmp/tiny_da '
+                '&& make demo MODEL=/tmp/tiny_da`')
     return f'pass --model <{local}>'
 
 
@@ -186,41 +185,21 @@ def _in_demo_terms(text: str) -> str:
 
 # --------------------------------------------------------------------------- messages
 
-def camera_info_from_yaml(path: Path) -> CameraInfo:
-    """Return a CameraInfo (no header) from a ROS camera_calibration YAML file."""
-    data = yaml.safe_load(Path(path).read_text())
-    msg = CameraInfo()
-    msg.width = int(data['image_width'])
-    msg.height = int(data['image_height'])
-    msg.distortion_model = str(data.get('distortion_model', 'plumb_bob'))
-    msg.d = [float(v) for v in data['distortion_coefficients']['data']]
-    msg.k = [float(v) for v in data['camera_matrix']['data']]
-    msg.r = [float(v) for v in data['rectification_matrix']['data']]
-    msg.p = [float(v) for v in data['projection_matrix']['data']]
-    return msg
-
-
-def image_msg(rgb: np.ndarray, stamp, frame_id: str = FRAME_ID) -> Image:
+def image_msg(rgb: np.ndarray, stamp, frame_id: str = FRAME_ID):
     """Return an rgb8 Image message of an ``H x W x 3`` uint8 array."""
-    msg = Image()
+    msg = make_image(rgb, frame_id=frame_id)
     msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
-    msg.encoding = 'rgb8'
-    msg.is_bigendian = 0
-    msg.step = 3 * msg.width
-    msg.data = bytes_of(rgb)
     return msg
 
 
-def cloud_arrays(msg: PointCloud2) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+def cloud_arrays(msg) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """
     Return ``(xyz float32 N x 3, rgb uint8 N x 3 or None)`` of a PointCloud2.
 
     The data is viewed with ``np.frombuffer`` through a structured dtype built
     from ``msg.fields``; an ``rgb`` float32 field is unpacked as PCL packs it
     (the float's bytes are the uint32 ``0x00RRGGBB``). Invalid (NaN) points
-    are kept; :func:`depth_node.ply.write_ply` drops them.
+    are kept; :func:`depth_node.offline.ply.write_ply` drops them.
     """
     points = cloud_to_structured(msg).reshape(-1)
     names = points.dtype.names or ()
@@ -231,125 +210,16 @@ def cloud_arrays(msg: PointCloud2) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     return xyz, rgb
 
 
-def _stamp_key(stamp) -> Tuple[int, int]:
-    return int(stamp.sec), int(stamp.nanosec)
-
-
-# --------------------------------------------------------------------------- player node
-
-class SamplePlayer(Node):
-    """Publishes sample frames + camera_info and collects the depth node's outputs by stamp."""
-
-    OUTPUTS = ('depth', 'info', 'points')
-
-    def __init__(self, camera_info: CameraInfo, **kwargs):
-        super().__init__('depth_node_demo_player', **kwargs)
-        self._camera_info = camera_info
-        self._cond = threading.Condition()
-        self._results: Dict[Tuple[int, int], dict] = {}
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2,
-                         reliability=ReliabilityPolicy.RELIABLE)
-        pub_events = PublisherEventCallbacks(matched=self._on_matched)
-        sub_events = SubscriptionEventCallbacks(matched=self._on_matched)
-        self.image_pub = self.create_publisher(Image, 'image', qos, event_callbacks=pub_events)
-        self.info_pub = self.create_publisher(CameraInfo, 'camera_info', qos,
-                                              event_callbacks=pub_events)
-        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
-                             reliability=ReliabilityPolicy.RELIABLE)
-        self.subs = [
-            self.create_subscription(Image, 'depth/image', self._on_depth, out_qos,
-                                     event_callbacks=sub_events),
-            self.create_subscription(CameraInfo, 'depth/camera_info', self._on_info, out_qos,
-                                     event_callbacks=sub_events),
-            self.create_subscription(PointCloud2, 'points', self._on_points, out_qos,
-                                     event_callbacks=sub_events),
-        ]
-
-    # ---------------------------------------------------------------- connection
-    def _on_matched(self, _info) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def connected(self) -> bool:
-        """Whether the depth node listens to both inputs and all three outputs reach us."""
-        return (self.image_pub.get_subscription_count() > 0
-                and self.info_pub.get_subscription_count() > 0
-                and all(s.get_publisher_count() > 0 for s in self.subs))
-
-    def wait_connected(self, timeout: float) -> bool:
-        """Block until :meth:`connected` (woken by matched events); False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not self.connected():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(min(remaining, CHECK_PERIOD_S))
-        return True
-
-    # ---------------------------------------------------------------- frames
-    def publish_frame(self, rgb: np.ndarray, stamp) -> float:
-        """Publish camera_info then the image with ``stamp``; return the publish time."""
-        info = self._camera_info
-        info.header.stamp = stamp
-        info.header.frame_id = FRAME_ID
-        msg = image_msg(rgb, stamp)
-        with self._cond:
-            self._results.setdefault(_stamp_key(stamp), {})
-        self.info_pub.publish(info)
-        sent = time.perf_counter()
-        self.image_pub.publish(msg)
-        return sent
-
-    def wait_frame(self, stamp, deadline: float, dropped=None) -> Optional[dict]:
-        """
-        Wait until depth, depth camera_info and points with ``stamp`` arrived.
-
-        Returns ``{'depth': (msg, t), 'info': ..., 'points': ...}`` (``t`` from
-        ``time.perf_counter``), or None at ``deadline`` (``time.monotonic``) or
-        as soon as ``dropped()`` returns True (the node dropped the frame).
-        """
-        key = _stamp_key(stamp)
-        with self._cond:
-            while True:
-                got = self._results.get(key, {})
-                if all(k in got for k in self.OUTPUTS):
-                    return self._results.pop(key)
-                if dropped is not None and dropped():
-                    return None
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self._cond.wait(min(remaining, CHECK_PERIOD_S))
-
-    def _store(self, kind: str, msg) -> None:
-        now = time.perf_counter()
-        with self._cond:
-            slot = self._results.get(_stamp_key(msg.header.stamp))
-            if slot is not None and kind not in slot:
-                slot[kind] = (msg, now)
-                self._cond.notify_all()
-
-    def _on_depth(self, msg: Image) -> None:
-        self._store('depth', msg)
-
-    def _on_info(self, msg: CameraInfo) -> None:
-        self._store('info', msg)
-
-    def _on_points(self, msg: PointCloud2) -> None:
-        self._store('points', msg)
-
-
 # --------------------------------------------------------------------------- main
 
-def load_sample(folder: Path) -> Tuple[List[Path], CameraInfo]:
-    """Return the sorted ``frame_*.jpg`` paths and the CameraInfo of a sample folder."""
+def load_sample(folder: Path):
+    """Return the sorted ``frame_*.jpg`` paths and the camera_info fields of a sample folder."""
     frames = sorted(Path(folder).glob('frame_*.jpg'))
     info_path = Path(folder) / 'camera_info.yaml'
     if not frames or not info_path.is_file():
         raise FileNotFoundError(
             f'{folder} has no frame_*.jpg or no camera_info.yaml (see tools/make_sample.py)')
-    return frames, camera_info_from_yaml(info_path)
+    return frames, read_camera_info_yaml(info_path)
 
 
 def _ground_truth(folder: Path, index: int) -> Optional[np.ndarray]:
@@ -395,20 +265,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(remove_ros_args(['depth_node_demo'] + argv)[1:])
     try:
         frames, camera_info = load_sample(args.sample)
-    except (FileNotFoundError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+    except (FileNotFoundError, DepthNodeError) as exc:
         print(f'depth_node demo: bad sample folder: {exc}', file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     frames = frames[:args.frames] if args.frames else frames
     offline = hub_unreachable(str(args.model))
     if offline is not None:
         print(f"depth_node demo: cannot fetch '{args.model}': the Hugging Face Hub is "
               f'unreachable ({offline}) and the model is not in the local cache; '
               f'{model_hint()}', file=sys.stderr)
-        return 2
+        return EXIT_USAGE
 
     # Imported here: torch and transformers take seconds to import, --help should not.
-    from .errors import ModelLoadError
-    from .node import DepthNode
+    from ..node import DepthNode
 
     context = rclpy.Context()
     rclpy.init(args=['depth_node_demo'] + argv, context=context)
@@ -427,11 +296,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                     # Process every frame; the demo itself paces the frames (--rate).
                     Parameter('rate', value=0.0),
                 ])
-        except ModelLoadError as exc:
+        except DepthNodeError as exc:
             print(f'depth_node demo: {_in_demo_terms(str(exc))}', file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         nodes.append(depth_node)
-        player = SamplePlayer(camera_info, context=context)
+        player = Feeder('depth_node_demo_player', context=context)
         nodes.append(player)
         executor = SingleThreadedExecutor(context=context)
         for node in nodes:
@@ -439,7 +308,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         spinner = threading.Thread(target=_spin, args=(executor,), name='demo_executor',
                                    daemon=True)
         spinner.start()
-        records = _run_frames(args, frames, depth_node, player)
+        records = _run_frames(args, frames, camera_info, depth_node, player)
         device = str(getattr(getattr(depth_node, 'model', None), 'device', args.device))
     finally:
         if executor is not None:
@@ -453,13 +322,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     return _write_outputs(args, records, device)
 
 
-def _run_frames(args, frames: List[Path], depth_node, player: SamplePlayer) -> List[dict]:
+def _run_frames(args, frames: List[Path], camera_info, depth_node,
+                player: Feeder) -> List[dict]:
     """Send the frames one by one and collect the node's outputs for each."""
     records = [{'index': i, 'image': p.name, 'received': False} for i, p in enumerate(frames)]
-    if not player.wait_connected(args.timeout):
+    try:
+        player.wait_for(player.connected, args.timeout, 'the depth node to connect')
+    except TimeoutError:
         print(f'depth_node demo: the depth node did not connect within {args.timeout:g} s',
               file=sys.stderr)
         return records
+    types = messages.rclpy_types()
     pacing = threading.Event()  # never set: waited on only to pace frames to --rate
     start = time.monotonic()
     previous_timings = getattr(depth_node, 'last_timings', None)
@@ -469,21 +342,30 @@ def _run_frames(args, frames: List[Path], depth_node, player: SamplePlayer) -> L
         rgb = np.asarray(PILImage.open(path).convert('RGB'))
         record['rgb'] = rgb
         stamp = player.get_clock().now().to_msg()
-        record['stamp'] = {'sec': int(stamp.sec), 'nanosec': int(stamp.nanosec)}
+        key = stamp_key(stamp)
+        record['stamp'] = {'sec': key[0], 'nanosec': key[1]}
+        info = messages.camera_info(types, types.Header(stamp=stamp, frame_id=FRAME_ID),
+                                    camera_info)
         deadline = time.monotonic() + args.timeout
-        result = None
+        outputs = (None, None, None)
         for attempt in range(1 + MAX_RESENDS):
             drops = _drop_total(depth_node)
-            sent = player.publish_frame(rgb, stamp)
+            sent = player.publish(image_msg(rgb, stamp), info)
             record['attempts'] = attempt + 1
-            result = player.wait_frame(
-                stamp, deadline, dropped=lambda d=drops: _drop_total(depth_node) > d)
-            if result is not None or time.monotonic() >= deadline:
+            try:
+                player.wait_for(lambda d=drops: all(m is not None for m in player.outputs_of(
+                    key)) or _drop_total(depth_node) > d, max(0.0, deadline - time.monotonic()),
+                    'outputs')
+            except TimeoutError:
+                pass
+            outputs = player.outputs_of(key)
+            if all(m is not None for m in outputs) or time.monotonic() >= deadline:
                 break
-        if result is None:
+        depth_msg, _, points_msg = outputs
+        if depth_msg is None or points_msg is None or outputs[1] is None:
             continue
-        depth_msg, t_depth = result['depth']
-        points_msg, t_points = result['points']
+        t_depth = player.arrival[('depth', key)]
+        t_points = player.arrival[('points', key)]
         record.update(received=True, latency_ms=(t_depth - sent) * 1000.0,
                       points_latency_ms=(t_points - sent) * 1000.0,
                       depth=image_fields_to_depth(depth_msg), cloud=points_msg)
@@ -543,7 +425,7 @@ def _write_outputs(args, records: List[dict], device: str) -> int:
     print(f'depth_node demo: {len(received)}/{len(records)} frames, model {args.model}, '
           f'device {device}, median latency {latency_text}, depth {depth_text}, '
           f'wrote {out}/ ({n_png} PNG, {n_ply} PLY, latencies.json)')
-    return 0 if len(received) == len(records) else 1
+    return EXIT_OK if len(received) == len(records) else EXIT_FAILED
 
 
 if __name__ == '__main__':

@@ -7,36 +7,40 @@ Input: an image, a folder of images, a video, or a rosbag2 (sqlite3 or MCAP)
 with an image and a camera_info topic. Output: a 16-bit depth PNG
 (millimetres, 0 = invalid) and a colourised PNG per frame, PLY point clouds
 (optionally every Nth frame), and/or a new rosbag2 holding the input topics
-plus ``depth/image``, ``depth/camera_info`` and ``points`` for playback into
-RViz. Every frame goes through :class:`~depth_node.pipeline.DepthPipeline`, so
-depth, scaling and points are exactly what the node publishes.
+plus ``depth/image``, ``depth/camera_info`` and ``points`` (and, when asked,
+``scan`` and ``depth/colored``) for playback into RViz. Every frame goes
+through :class:`~depth_node.frame.FrameProcessor` with the node's options
+(the same parameter names and checks, :func:`node_parameters`) and the
+messages are built by :mod:`depth_node.messages`, so depth, scaling, camera,
+decimation, edge filter, points and scan are exactly what the node publishes.
 """
 
 import argparse
 from pathlib import Path
 import sys
 import time
-from types import SimpleNamespace
 from typing import List, Optional
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .conversions import rgb_from_array
-from .errors import DepthNodeError
-from .geometry import check_image_size
-from .models import load_model
-from .offline_io import (add_model_arguments, BagSource, BagWriter, Camera,
-                         camera_info_message, cli_main, cloud_message, cloud_points,
-                         depth_png_array, expand_inputs, find_intrinsics_file, header_message,
-                         image_message, ImageFilesSource, OfflineInputError,
-                         read_intrinsics_file, require_rosbags, VideoSource)
-from .params import DEPTH_ENCODING_CHOICES
-from .pipeline import DepthPipeline, OutputOptions
+from .bag import BagWriter, require_rosbags
+from .cameras import CameraSpec, find_intrinsics_file, read_intrinsics_file
+from .cli import add_model_arguments, cli_main, EXIT_FAILED, EXIT_OK, OfflineInputError
+from .datasets import depth_png_array
 from .ply import write_ply
-from .rectify import CameraCache
-from .visualize import colorize_depth, save_png, side_by_side
+from .sources import BagSource, expand_inputs, ImageFilesSource, VideoSource
+from .. import messages
+from ..camera import CameraInfoFields
+from ..conversions import rgb_from_array
+from ..errors import DepthNodeError
+from ..frame import FrameProcessor, OutputOptions
+from ..geometry import cloud_points
+from ..models import load_model
+from ..params import check_parameter, check_parameters, DEPTH_ENCODING_CHOICES
+from ..scan import scan_frame_id
+from ..visualize import colorize_depth, save_png, side_by_side
 
 PROG = 'depth_node_run'
 
@@ -109,6 +113,28 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--min-depth', type=float, default=0.0, help='m, nearer points dropped')
     g.add_argument('--max-depth', type=float, default=0.0,
                    help='m, farther points dropped (0 = no limit)')
+    g = p.add_argument_group('navigation outputs (as the node parameters)')
+    g.add_argument('--output-decimation', type=int, default=1, metavar='N',
+                   help='depth, camera_info, points, scan and colours for every Nth pixel '
+                        '(output_decimation; default: %(default)s)')
+    g.add_argument('--no-edge-filter', action='store_true',
+                   help='keep flying pixels in the points and the scan (edge_filter.enabled)')
+    g.add_argument('--edge-min-angle', type=float, default=10.0, metavar='DEG',
+                   help='edge_filter.min_angle (default: %(default)s)')
+    g.add_argument('--edge-filter-depth', action='store_true',
+                   help='also remove flying pixels from the depth (edge_filter.apply_to_depth)')
+    g.add_argument('--scan', action='store_true',
+                   help='write a sensor_msgs/LaserScan on <namespace>/scan into --out-bag '
+                        '(publish_scan)')
+    g.add_argument('--scan-frame-id', default='',
+                   help="frame of the scan (scan.frame_id; default: the image frame with "
+                        "'_optical_frame' replaced by '_frame')")
+    g.add_argument('--scan-height', type=int, default=1, help='scan.height (rows around cy)')
+    g.add_argument('--scan-range-min', type=float, default=0.45, help='scan.range_min, m')
+    g.add_argument('--scan-range-max', type=float, default=10.0, help='scan.range_max, m')
+    g.add_argument('--colored', action='store_true',
+                   help='write the bgr8 colourised depth on <namespace>/depth/colored into '
+                        '--out-bag (the node\'s depth/colored; range: --color-range)')
     return p
 
 
@@ -132,8 +158,8 @@ def open_source(args, start_ns: int):
         found = find_intrinsics_file(Path(args.input) if Path(args.input).is_dir()
                                      else Path(args.input).parent)
         info_path = str(found) if found else None
-    camera = Camera(read_intrinsics_file(info_path) if info_path else None,
-                    args.fx, args.fy, args.cx, args.cy)
+    camera = CameraSpec(read_intrinsics_file(info_path) if info_path else None,
+                        args.fx, args.fy, args.cx, args.cy)
     if not camera.is_set():
         raise OfflineInputError(
             'no camera intrinsics: pass --camera-info <camera_info.yaml> or --fx (and '
@@ -158,12 +184,12 @@ class FileOutput:
         self.args = args
         self.counts = {'depth PNG': 0, 'colour PNG': 0, 'npy': 0, 'PLY': 0}
 
-    def write(self, name: str, pixels, order, result, ply: bool) -> None:
-        """Write the files of one frame."""
+    def write(self, name: str, out, ply: bool) -> None:
+        """Write the files of one frame (a :class:`~depth_node.frame.FrameOutput`)."""
         args = self.args
-        depth = result.depth
-        if result.depth_encoding == '16UC1':
-            png = np.frombuffer(result.depth_data, dtype='<u2').reshape(depth.shape)
+        depth = out.depth
+        if out.depth_encoding == '16UC1':
+            png = np.frombuffer(out.depth_data, dtype='<u2').reshape(depth.shape)
         else:
             png = depth_png_array(depth)
         cv2.imwrite(str(self.folder / f'{name}_depth.png'), png)
@@ -176,11 +202,11 @@ class FileOutput:
             vmin, vmax = args.color_range if args.color_range else (None, None)
             color = colorize_depth(depth, vmin, vmax)
             if args.side_by_side:
-                color = side_by_side(rgb_from_array(pixels, order), color)
+                color = side_by_side(rgb_from_array(out.pixels, out.rgb_order), color)
             save_png(self.folder / f'{name}_color.png', color)
             self.counts['colour PNG'] += 1
-        if ply and result.cloud is not None:
-            xyz, rgb = cloud_points(result.cloud)
+        if ply and out.cloud is not None:
+            xyz, rgb = cloud_points(out.cloud)
             write_ply(self.folder / f'{name}.ply', xyz, rgb,
                       comment=f'depth_node_run {name}')
             self.counts['PLY'] += 1
@@ -199,12 +225,14 @@ class BagOutput:
         self.from_bag = isinstance(source, BagSource)
         ns = self.namespace(args, source)
         self.writer = BagWriter(path, args.bag_storage)
-        self.typestore = self.writer.typestore
+        self.types = messages.rosbags_types(self.writer.typestore)
         self.image_topic = f'{ns}/image_raw'
         self.info_topic = f'{ns}/camera_info'
         self.depth_topic = f'{ns}/depth/image'
         self.depth_info_topic = f'{ns}/depth/camera_info'
         self.points_topic = f'{ns}/points'
+        self.scan_topic = f'{ns}/scan'
+        self.colored_topic = f'{ns}/depth/colored'
 
     @staticmethod
     def namespace(args, source) -> str:
@@ -214,6 +242,10 @@ class BagOutput:
         ns = _namespace(args.namespace, default)
         if from_bag:
             outputs = {f'{ns}/depth/image', f'{ns}/depth/camera_info', f'{ns}/points'}
+            if args.scan:
+                outputs.add(f'{ns}/scan')
+            if args.colored:
+                outputs.add(f'{ns}/depth/colored')
             clash = sorted(outputs & {c.topic for c in source.connections})
             if clash:
                 raise OfflineInputError(
@@ -225,16 +257,20 @@ class BagOutput:
         """Copy one input bag message."""
         self.writer.write_raw(raw)
 
-    def write(self, frame, pixels, order, info, out_info, result, log_ns: int) -> None:
+    def write(self, frame, info, out, log_ns: int, scan_frame: Optional[str] = None) -> None:
         """
-        Write depth/image, depth/camera_info and points of one frame (and its input).
+        Write the outputs of one frame (and its input).
 
-        ``pixels``/``info`` are the input image and camera_info (written for image
-        and video inputs); ``out_info`` the camera_info fields of the depth image.
+        ``info`` is the input camera_info and ``out`` the frame's
+        :class:`~depth_node.frame.FrameOutput`; for image and video inputs the
+        input image and camera_info are written too. The scan goes out in
+        ``scan_frame``.
         """
-        ts = self.typestore
-        header = header_message(ts, frame.stamp_ns, frame.frame_id)
+        types = self.types
+        header = messages.header(types, frame.stamp_ns, frame.frame_id)
         if not self.from_bag:
+            decoded = frame.image()
+            pixels, order = decoded.pixels, decoded.rgb_order
             h, w, c = pixels.shape
             encoding = {(3, (0, 1, 2)): 'rgb8', (3, (2, 1, 0)): 'bgr8'}.get(
                 (c, tuple(order)), None)
@@ -242,18 +278,24 @@ class BagOutput:
             if encoding is None:
                 encoding, data = 'rgb8', rgb_from_array(pixels, order)
             self.writer.write(self.image_topic, 'sensor_msgs/msg/Image', log_ns,
-                              image_message(ts, header, h, w, encoding, w * 3, data.data))
+                              messages.image(types, header, h, w, encoding, w * 3, data.data))
             self.writer.write(self.info_topic, 'sensor_msgs/msg/CameraInfo', log_ns,
-                              camera_info_message(ts, header, info))
-        h, w = result.depth.shape
+                              messages.camera_info(types, header, CameraInfoFields.of(info)))
         self.writer.write(self.depth_topic, 'sensor_msgs/msg/Image', log_ns,
-                          image_message(ts, header, h, w, result.depth_encoding,
-                                        result.depth_step, result.depth_data))
+                          messages.depth_image(types, header, out))
         self.writer.write(self.depth_info_topic, 'sensor_msgs/msg/CameraInfo', log_ns,
-                          camera_info_message(ts, header, out_info))
-        if result.cloud is not None:
+                          messages.camera_info(types, header, out.camera_info))
+        if out.cloud is not None:
             self.writer.write(self.points_topic, 'sensor_msgs/msg/PointCloud2', log_ns,
-                              cloud_message(ts, header, result.cloud))
+                              messages.point_cloud(types, header, out.cloud))
+        if out.scan is not None and scan_frame is not None:
+            self.writer.write(self.scan_topic, 'sensor_msgs/msg/LaserScan', log_ns,
+                              messages.laser_scan(
+                                  types, messages.header(types, frame.stamp_ns, scan_frame),
+                                  out.scan))
+        if out.colored is not None:
+            self.writer.write(self.colored_topic, 'sensor_msgs/msg/Image', log_ns,
+                              messages.colored_image(types, header, out.colored))
 
     def close(self) -> None:
         """Finish the bag."""
@@ -261,8 +303,8 @@ class BagOutput:
 
     def summary(self) -> str:
         """Return the topics written, in one line."""
-        new = [t for t in (self.depth_topic, self.depth_info_topic, self.points_topic)
-               if t in self.writer.counts]
+        new = [t for t in (self.depth_topic, self.depth_info_topic, self.points_topic,
+                           self.scan_topic, self.colored_topic) if t in self.writer.counts]
         others = len(self.writer.counts) - len(new)
         counts = ', '.join(f'{t} ({self.writer.counts[t]})' for t in new)
         return f'{self.writer.path} ({self.args.bag_storage}): {counts} + {others} input topic(s)'
@@ -275,10 +317,13 @@ def run(args) -> int:
     if args.every < 1 or args.points_stride < 1 or args.ply_every < 0 or args.max_frames < 0:
         raise OfflineInputError('--every and --points-stride must be >= 1, --ply-every and '
                                 '--max-frames >= 0')
-    if args.out_bag and Path(args.out_bag).exists():
-        raise OfflineInputError(f'{args.out_bag} exists already; rosbag2 output must be new')
+    if (args.scan or args.colored) and not args.out_bag:
+        raise OfflineInputError('--scan and --colored write topics of --out-bag; pass one')
+    output_options(args, True, bool(args.out_bag))  # parameter errors before the model loads
     if args.out_bag:
-        require_rosbags('--out-bag')
+        require_rosbags()
+        if Path(args.out_bag).exists():
+            raise OfflineInputError(f'{args.out_bag} exists already; rosbag2 output must be new')
     start_ns = time.time_ns()
     source, description = open_source(args, start_ns)
     try:
@@ -289,16 +334,51 @@ def run(args) -> int:
         source.close()
 
 
+def node_parameters(args, ply: bool, bag: bool) -> dict:
+    """
+    Return the node's parameters (name -> value) of the command line, checked as the node does.
+
+    ``ply``: this frame's cloud is written to a PLY; ``bag``: an output bag is
+    written. Raises ParameterValueError for values the node would refuse.
+    """
+    color_range = args.color_range if (args.colored and args.color_range) else (0.0, 0.0)
+    cfg = {
+        'focal_scaling': not args.no_focal_scaling, 'input_rectified': not args.rectify,
+        'depth_encoding': args.depth_encoding,
+        'publish_points': bool(ply or (bag and not args.no_points)),
+        'points.rgb': not args.no_points_rgb, 'points.stride': args.points_stride,
+        'points.organized': not args.points_dense,
+        'min_depth': args.min_depth, 'max_depth': args.max_depth,
+        'output_decimation': args.output_decimation,
+        'edge_filter.enabled': not args.no_edge_filter,
+        'edge_filter.min_angle': args.edge_min_angle,
+        'edge_filter.apply_to_depth': bool(args.edge_filter_depth),
+        'publish_scan': bool(bag and args.scan), 'scan.frame_id': args.scan_frame_id,
+        'scan.height': args.scan_height, 'scan.range_min': args.scan_range_min,
+        'scan.range_max': args.scan_range_max,
+        'colored.min_depth': color_range[0], 'colored.max_depth': color_range[1],
+    }
+    cfg = {name: check_parameter(name, value) for name, value in cfg.items()}
+    check_parameters(cfg)
+    return cfg
+
+
+def output_options(args, ply: bool, bag: bool) -> OutputOptions:
+    """Return the frame options of the command line (the node's parameters)."""
+    return OutputOptions.from_parameters(node_parameters(args, ply, bag),
+                                         colored=bool(bag and args.colored))
+
+
 def _run(args, source, description: str) -> int:
     model = load_model(args.model, args.device, args.precision,
-                       reference_focal=args.reference_focal)
-    pipeline = DepthPipeline(model)
+                       reference_focal=args.reference_focal, mask_sky=not args.keep_sky)
+    processor = FrameProcessor(model)
     print(f'{PROG}: {description}')
     print(f'{PROG}: {model.describe()}')
     files = FileOutput(Path(args.out), args) if args.out else None
     bag = BagOutput(Path(args.out_bag), args, source) if args.out_bag else None
-    cameras = CameraCache()
-    noted_distortion = False
+    noted = set()
+    scan_warned = set()
     drops: dict = {}
     processed = 0
     t0 = time.perf_counter()
@@ -310,24 +390,21 @@ def _run(args, source, description: str) -> int:
                 bag.copy(raw)
             if frame is None:
                 continue
+            ply = bool(files and args.ply_every and processed % args.ply_every == 0)
+            opts = output_options(args, ply, bag is not None)
+            scan_frame = scan_frame_id(args.scan_frame_id, frame.frame_id) if opts.scan else None
+            if opts.scan and scan_frame is None and frame.frame_id not in scan_warned:
+                scan_warned.add(frame.frame_id)
+                progress.write(f"{PROG}: warning: no scan for frames in '{frame.frame_id}': "
+                               "not an '_optical_frame', so its body frame cannot be named; "
+                               'pass --scan-frame-id', file=sys.stderr)
+            opts.scan = scan_frame is not None
             try:
-                pixels, order = frame.image()
+                decoded = frame.image()
                 info = frame.camera_info()
-                cam = cameras.get(info, rectify=args.rectify)
-                if cam.distortion_ignored and not noted_distortion:
-                    noted_distortion = True
-                    progress.write(f'{PROG}: note: camera_info has non-zero distortion '
-                                   f'({info.distortion_model}); images are used as they are '
-                                   '(pass --rectify to undistort them first)', file=sys.stderr)
-                check_image_size(cam.intrinsics, pixels.shape[1], pixels.shape[0])
-                ply = bool(files and args.ply_every and processed % args.ply_every == 0)
-                opts = OutputOptions(
-                    focal_scaling=not args.no_focal_scaling, depth_encoding=args.depth_encoding,
-                    publish_points=ply or (bag is not None and not args.no_points),
-                    points_rgb=not args.no_points_rgb, points_stride=args.points_stride,
-                    points_organized=not args.points_dense, min_depth=args.min_depth,
-                    max_depth=args.max_depth)
-                pixels, result = pipeline.process_camera(pixels, order, cam, opts)
+                out = processor.process_pixels(
+                    decoded.pixels, decoded.rgb_order, info, opts, encoding=decoded.encoding,
+                    frame_id=frame.frame_id)
             except DepthNodeError as exc:
                 reason = type(exc).__name__
                 if reason not in drops:
@@ -336,12 +413,15 @@ def _run(args, source, description: str) -> int:
                 drops[reason] = drops.get(reason, 0) + 1
                 progress.update(1)
                 continue
+            for event in out.events:
+                if event.kind not in noted:
+                    noted.add(event.kind)
+                    progress.write(f'{PROG}: note: {event.text}', file=sys.stderr)
             if files is not None:
-                files.write(frame.name, pixels, order, result, ply)
+                files.write(frame.name, out, ply)
             if bag is not None:
-                bag.write(frame, frame.image()[0], order, info,
-                          SimpleNamespace(**cam.output_fields(info)), result,
-                          raw.timestamp if raw is not None else frame.stamp_ns)
+                bag.write(frame, info, out, raw.timestamp if raw is not None else frame.stamp_ns,
+                          scan_frame)
             processed += 1
             progress.update(1)
     finally:
@@ -357,7 +437,7 @@ def _run(args, source, description: str) -> int:
     if drops:
         text = ', '.join(f'{n} {reason}' for reason, n in drops.items())
         print(f'{PROG}: dropped {sum(drops.values())} frame(s): {text}', file=sys.stderr)
-    return 0 if processed else 1
+    return EXIT_OK if processed else EXIT_FAILED
 
 
 def main(argv: Optional[List[str]] = None) -> int:

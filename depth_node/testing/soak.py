@@ -3,30 +3,17 @@
 """
 Soak accounting without rclpy: process memory over time and its growth.
 
-Used by the node's diagnostics (``memory_rss_mb``), the test-suite soak
-(``test/test_soak.py``) and the long GPU soak (``tools/soak_gpu.py``).
-Memory is sampled against the number of frames processed; growth is measured
-from the end of a warm-up (allocator pools, caches and DDS buffers fill up
-first) to the end, and as a least-squares slope per 1000 frames over the rest.
+Used by the test-suite soak (``test/test_soak.py``) and the long GPU soak
+(``tools/soak_gpu.py``). Memory is sampled against the number of frames
+processed; growth is measured from the end of a warm-up (allocator pools,
+caches and DDS buffers fill up first) to the end, and as a least-squares slope
+per 1000 frames over the rest.
 """
 
 from dataclasses import dataclass
-import os
-import resource
-import sys
 from typing import List, Optional, Tuple
 
-_PAGE = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
-
-
-def rss_bytes() -> int:
-    """Return the resident set size of this process in bytes (peak RSS where /proc is absent)."""
-    try:
-        with open('/proc/self/statm', 'rb') as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, IndexError, ValueError):
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return int(peak) * (1 if sys.platform == 'darwin' else 1024)
+from ..diagnostics import rss_bytes
 
 
 @dataclass

@@ -4,7 +4,7 @@
 ``depth_node_eval``: metric accuracy against ground truth, and scale calibration.
 
 Reads a folder of RGB images with metric ground-truth depth (NYU Depth v2,
-KITTI or a generic layout, see :func:`depth_node.offline_io.find_samples`),
+KITTI or a generic layout, see :func:`depth_node.offline.datasets.find_samples`),
 predicts depth with the node's own pipeline (or takes precomputed
 predictions, or any callable), and reports the papers' metrics
 (:mod:`depth_node.metrics`) per image (CSV) and in total, optionally with
@@ -28,14 +28,14 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .geometry import check_image_size, intrinsics_from_camera_info
+from .cameras import CameraSpec, find_intrinsics_file, read_intrinsics_file
+from .cli import add_model_arguments, cli_main, OfflineInputError
+from .datasets import find_prediction, find_samples, read_depth, Sample
 from .metrics import (evaluate_image, ImageResult, mean_metrics, METRIC_NAMES, METRIC_TITLES,
                       Protocol, PROTOCOLS, reference_focal_for_scale, ScaleFit, ScaleFitter)
-from .models import load_model
-from .offline_io import (add_model_arguments, Camera, cli_main, find_intrinsics_file,
-                         find_prediction, find_samples, OfflineInputError, read_depth,
-                         read_intrinsics_file, read_rgb, Sample)
-from .pipeline import DepthPipeline
+from .sources import read_rgb
+from ..frame import FrameProcessor, OutputOptions
+from ..models import load_model
 
 PROG = 'depth_node_eval'
 
@@ -44,24 +44,27 @@ Predictor = Callable[[Sample, np.ndarray, Optional[object]], np.ndarray]
 
 
 class ModelPredictor:
-    """Predict with a loaded :class:`DepthModel` through the node's :class:`DepthPipeline`."""
+    """Predict with a loaded :class:`DepthModel` through the node's :class:`FrameProcessor`."""
 
     def __init__(self, model, focal_scaling: bool = True):
         self.model = model
-        self.pipeline = DepthPipeline(model)
-        self.focal_scaling = bool(focal_scaling)
+        self.processor = FrameProcessor(model)
+        self.options = OutputOptions(focal_scaling=bool(focal_scaling), publish_points=False)
 
     def __call__(self, sample: Sample, rgb: np.ndarray, info) -> np.ndarray:
-        """Return metric depth (metres) of one RGB image, scaled by its intrinsics."""
-        intr = None
+        """
+        Return metric depth (metres) of one RGB image, scaled by its intrinsics.
+
+        Without intrinsics (only with ``--no-focal-scaling``) the network's depth
+        is taken as it is, without a camera.
+        """
         if info is not None:
-            intr = intrinsics_from_camera_info(info)
-            check_image_size(intr, rgb.shape[1], rgb.shape[0])
-        elif self.focal_scaling:
+            return self.processor.process_pixels(rgb, (0, 1, 2), info, self.options).depth
+        if self.options.focal_scaling:
             raise OfflineInputError(
                 f'{sample.name}: no intrinsics for focal scaling; pass --camera-info or --fx '
                 '(or --no-focal-scaling)')
-        return self.pipeline.depth(rgb, (0, 1, 2), intr, self.focal_scaling)
+        return self.model.predict(rgb, (0, 1, 2), focal=None)
 
 
 class FolderPredictor:
@@ -124,7 +127,7 @@ def resize_prediction(pred: np.ndarray, shape) -> np.ndarray:
 
 
 def evaluate(samples: Sequence[Sample], predict: Predictor, protocol: Protocol, *,
-             camera: Optional[Camera] = None, depth_scale: Optional[float] = None,
+             camera: Optional[CameraSpec] = None, depth_scale: Optional[float] = None,
              median_scaling: bool = False, fit: bool = False, scale: float = 1.0,
              progress: bool = False) -> EvalReport:
     """
@@ -299,8 +302,8 @@ def run(args) -> int:
     if info_path is None and all(s.camera is None for s in samples):
         found = find_intrinsics_file(root)
         info_path = str(found) if found else None
-    camera = Camera(read_intrinsics_file(info_path) if info_path else None,
-                    args.fx, args.fy, args.cx, args.cy)
+    camera = CameraSpec(read_intrinsics_file(info_path) if info_path else None,
+                        args.fx, args.fy, args.cx, args.cy)
     current = None
     source = ''
     if args.predictions:
@@ -310,7 +313,7 @@ def run(args) -> int:
             current, source = args.reference_focal, '--reference-focal'
     else:
         model = load_model(args.model, args.device, args.precision,
-                           reference_focal=args.reference_focal)
+                           reference_focal=args.reference_focal, mask_sky=not args.keep_sky)
         predict = ModelPredictor(model, not args.no_focal_scaling)
         label = model.describe()
         current = model.reference_focal
