@@ -152,6 +152,7 @@ TROUBLESHOOTING = {
     'compressed image format': 'test_compressed_oddities',
     'camera_info unusable': 'test_depth_pro_falls_back_to_its_field_of_view',
     'configure failed': 'test_configure_failure_says_why',
+    'publish_scan: no scan': 'test_scan_without_a_body_frame_says_how_to_name_it',
 }
 
 
@@ -960,7 +961,8 @@ def ints(bb_context, ros_domain_id, fast_da_dir, reference, tmp_path_factory):
                           model=f'"{fast_da_dir}"', device='cpu', max_depth=5, min_depth=0,
                           reference_focal=0, diagnostics_period=1)
     session = Session(bb_context, ros_domain_id, '/bb_ints',
-                      ['--params-file', params, '-p', 'rate:=5'], reference=reference)
+                      ['--params-file', params, '-p', 'rate:=5', '-p', 'publish_scan:=true'],
+                      reference=reference)
     yield session
     session.close()
 
@@ -974,6 +976,21 @@ def test_integers_for_double_parameters_at_start(ints):
     ints.peer.image_pub.publish(ints.good_image(stamp))  # before any camera_info
     ints.proc.wait_line(trouble('no camera_info received yet'), 10.0)
     ints.good_frame(0, max_depth=5.0)
+
+
+def test_scan_without_a_body_frame_says_how_to_name_it(ints):
+    ints.ensure_running()
+    mark = ints.proc.mark()
+    stamp = ints.stamp()
+    ints.peer.publish(ints.good_image(stamp, frame_id='camera'),
+                      ints.good_info(stamp, frame_id='camera'))
+    ints.outputs(stamp, mark=mark)
+    ints.proc.wait_line(trouble('publish_scan: no scan'), 5.0, mark)
+    ints.good_frame(mark, max_depth=5.0)
+
+
+def test_sigint_under_load_stops_cleanly(ints):
+    ints.ensure_running()
     with Streamer(ints, hz=100.0) as stream:
         stream.wait_new_output()
         ints.proc.signal(signal.SIGINT)

@@ -448,13 +448,16 @@ def check_depth(depth_msg, expected: np.ndarray, *, rtol: float = 1e-3) -> np.nd
 
 def check_cloud(cloud_msg, depth: np.ndarray, intr: Intr, rgb: Optional[np.ndarray] = None,
                 *, stride: int = 1, min_depth: float = 0.0, max_depth: float = 0.0,
-                organized: bool = True) -> None:
+                organized: bool = True, edge_angle: Optional[float] = 10.0) -> None:
     """
     Check a PointCloud2 against its depth image and intrinsics (independent back-projection).
 
     Point (u, v) = ((u - cx) z / fx, (v - cy) z / fy, z) for every ``stride``-th
     pixel with finite z in [min_depth, max_depth]; NaN elsewhere (organized) or
-    left out (dense); packed rgb equal to the image's pixel.
+    left out (dense); packed rgb equal to the image's pixel. With ``edge_angle``
+    (the node's default edge filter, README "Edge filter") flying pixels are NaN
+    too: those :class:`~depth_node.filters.EdgeFilter` flags at half a degree less
+    must be, those it does not flag at half a degree more must not be.
     """
     z = depth[::stride, ::stride].astype(np.float64)
     v, u = np.mgrid[0:depth.shape[0]:stride, 0:depth.shape[1]:stride]
@@ -462,6 +465,17 @@ def check_cloud(cloud_msg, depth: np.ndarray, intr: Intr, rgb: Optional[np.ndarr
         valid = np.isfinite(z) & (z > 0) & (z >= min_depth)
         if max_depth > 0:
             valid &= z <= max_depth
+    maybe = np.zeros_like(valid)
+    if edge_angle:
+        from ..filters import EdgeFilter
+        from ..geometry import Intrinsics
+        full = Intrinsics(depth.shape[1], depth.shape[0], intr.fx, intr.fy, intr.cx, intr.cy)
+        surely = EdgeFilter(edge_angle - 0.5).mask(depth, full)[::stride, ::stride]
+        maybe = EdgeFilter(edge_angle + 0.5).mask(depth, full)[::stride, ::stride] & valid
+        valid &= ~surely
+        maybe &= valid
+        if not organized and maybe.any():
+            raise AssertionError('borderline flying pixels: cannot check a dense cloud')
     x = (u - intr.cx) * z / intr.fx
     y = (v - intr.cy) * z / intr.fy
     names = [f.name for f in cloud_msg.fields]
@@ -475,7 +489,7 @@ def check_cloud(cloud_msg, depth: np.ndarray, intr: Intr, rgb: Optional[np.ndarr
         got = points
         for name in 'xyz':
             assert np.all(np.isnan(got[name][~valid])), f'{name} of invalid points not NaN'
-        sel = valid
+        sel = valid & ~(maybe & np.isnan(got['z']))
     else:
         got = points.reshape(-1)
         assert got.size == int(valid.sum()), (got.size, int(valid.sum()))
