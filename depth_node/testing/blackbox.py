@@ -74,6 +74,7 @@ class NodeProcess:
         self.executable = executable or node_executable()
         self.env = dict(os.environ)
         self.env.update({
+            'RCUTILS_CONSOLE_OUTPUT_FORMAT': '[{severity}] [{time}] [{name}]: {message}',
             'ROS_DOMAIN_ID': str(domain_id), 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
             'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1', 'PYTHONUNBUFFERED': '1',
             'RCUTILS_LOGGING_BUFFERED_STREAM': '1', 'RCUTILS_COLORIZED_OUTPUT': '0'})
@@ -572,6 +573,9 @@ class Session:
                             latched_info=latched_info)
         self.proc: Optional[NodeProcess] = None
         self.starts = 0
+        #: Wall-clock time and log position where the current case began (:meth:`begin`).
+        self.case_start = time.time()
+        self.case_mark = 0
         self._stamp = 0
         self._expected: Dict[tuple, np.ndarray] = {}
         self.rgb = textured_image(self.H, self.W, seed=3)
@@ -612,12 +616,29 @@ class Session:
         assert not tracebacks, 'traceback in the log:\n' + self.proc.tail(mark)
 
     def close(self) -> None:
-        """Stop the process and the peer."""
+        """
+        Stop the process and the peer.
+
+        With ``DEPTH_NODE_BLACKBOX_LOGS=DIR`` the node's whole output is kept in
+        ``DIR/<namespace>.log`` (for reading what it printed for every case).
+        """
         if self.proc is not None:
             self.proc.stop()
+            folder = os.environ.get('DEPTH_NODE_BLACKBOX_LOGS')
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+                name = self.namespace.strip('/').replace('/', '_') or 'root'
+                with open(os.path.join(folder, f'{name}.log'), 'a', encoding='utf-8') as f:
+                    f.write('\n'.join(self.proc.lines) + '\n')
         self.peer.close()
 
     # ------------------------------------------------------------------ frames
+    def begin(self) -> int:
+        """Note that a case begins now; return the log position (``mark``) of its start."""
+        self.case_start = time.time()
+        self.case_mark = self.proc.mark()
+        return self.case_mark
+
     def stamp(self) -> Stamp:
         """Return a new stamp, later than every earlier one of this session."""
         self._stamp += 1
@@ -719,6 +740,7 @@ class Session:
             before = self.peer.settled_counters()
         except AssertionError as exc:
             raise AssertionError(f'{exc}; node output:\n{self.proc.tail()}') from None
+        self.begin()
         self.peer.publish(image, info)
         try:
             return self.peer.wait_accounted(before, frames, timeout,
