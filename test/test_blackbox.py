@@ -107,6 +107,7 @@ KINDS = {
     'compressed-depth': r'compressedDepth|carries depth',
     '16bit': r'16-bit|uint16',
     'frame_id': r'frame_id changed',
+    'stamp': r'stamp went backwards',
 }
 _STAMP = re.compile(r'^\[[A-Z]+\] \[(\d+(?:\.\d+)?)\]')
 
@@ -673,8 +674,15 @@ def test_camera_info_pausing_then_coming_back(bb):
     bb.good_frame(mark)
 
 
-def test_bag_loop_after_a_size_change(bb):
-    """Issue 8 item 1: an INFO 'size changed' then a WARN 'stamp went backwards': crash."""
+@pytest.mark.parametrize('order', ['info_first', 'image_first'])
+def test_bag_loop_after_a_size_change(bb, order):
+    """
+    Issue 8 item 1: an INFO 'size changed' then a WARN 'stamp went backwards': crash.
+
+    The first frame of the loop comes with its own camera_info, before or after the
+    image (two topics: either order happens); it must be served with that one, not
+    with the last camera_info of the old stream.
+    """
     mark = bb.begin()
     small = textured_image(24, 32, seed=4)
     intr = Intr(32, 24, 30.0, 30.0, 15.5, 11.5)
@@ -685,10 +693,15 @@ def test_bag_loop_after_a_size_change(bb):
     depth, info, cloud = bb.outputs(stamp, mark=mark)
     bb.check_frame(depth, info, cloud, stamp, small, intr, frame_id=bb.FRAME_ID)
     loop = (stamp[0] - 500, 0)
-    bb.peer.publish(bb.good_image(loop), bb.good_info(loop))
+    if order == 'info_first':
+        bb.peer.publish(bb.good_image(loop), bb.good_info(loop))
+    else:
+        bb.peer.publish(bb.good_image(loop))
+        bb.peer.publish(info=bb.good_info(loop))
     depth, info, cloud = bb.outputs(loop, mark=mark)
     bb.check_frame(depth, info, cloud, loop, bb.rgb, bb.intr, frame_id=bb.FRAME_ID)
-    bb.proc.wait_line(trouble('image stamp went backwards'), 5.0, mark)
+    if quiet(bb, 'stamp'):
+        bb.proc.wait_line(trouble('image stamp went backwards'), 5.0, mark)
     bb.good_frame(mark)
 
 
