@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - safetensors is a dependency of transfo
 
 from .base import DepthModel
 from ..errors import ModelLoadError, UnsupportedModelError
+from ..params import DEFAULT_MODEL, DEVICE_CHOICES
 
 #: model_type -> (module, class) of the family implementation.
 FAMILIES = {
@@ -38,7 +39,7 @@ FAMILIES = {
 #: model_types that load as depth models but predict relative (unitless) depth.
 RELATIVE_MODEL_TYPES = ('dpt', 'glpn', 'prompt_depth_anything')
 
-EXAMPLE = 'depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf'
+EXAMPLE = DEFAULT_MODEL
 LOCAL_HINT = ('a local checkpoint directory (config.json, model.safetensors, '
               'preprocessor_config.json)')
 
@@ -61,7 +62,8 @@ def resolve_device(device: str = 'auto') -> torch.device:
                 f"device '{device}' does not exist: {torch.cuda.device_count()} CUDA device(s) "
                 'visible; pass device:=cuda:0 or device:=auto')
         return torch.device('cuda', index)
-    raise ModelLoadError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got '{device}'")
+    raise ModelLoadError(
+        f"device must be one of {', '.join(repr(c) for c in DEVICE_CHOICES)}; got '{device}'")
 
 
 def resolve_dtype(precision: str, device: torch.device, family: str = '') -> torch.dtype:
