@@ -72,7 +72,7 @@ test: venv
 	$(PY) -m pytest -q $(TIMEOUT_ARG) $(PYTEST_ARGS) test
 
 demo: venv
-	$(VENV)/bin/depth_node_demo --model $(MODEL) --out demo_out
+	DEPTH_NODE_DEMO_VIA_MAKE=1 $(VENV)/bin/depth_node_demo --model $(MODEL) --out demo_out
 
 bench: venv
 	$(VENV)/bin/depth_node_bench $(BENCH_ARGS)

@@ -36,7 +36,13 @@ def decode_compressed(msg) -> Tuple[np.ndarray, Tuple[int, int, int], str]:
     data = np.frombuffer(msg.data, dtype=np.uint8)
     if data.size == 0:
         raise BadImageError(f"empty compressed image (format '{fmt}')")
-    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    try:
+        pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # e.g. a header claiming more pixels than OpenCV allows
+        reason = (exc.err or str(exc)).strip().splitlines()[0]
+        raise BadImageError(
+            f"cannot decode the compressed image (format '{fmt}', {data.size} bytes): "
+            f'{reason}') from None
     if pixels is None:
         raise BadImageError(
             f"cannot decode the compressed image (format '{fmt}', {data.size} bytes): "

@@ -4,9 +4,11 @@
 A test-suite-sized soak: thousands of tiny frames faster than the node can process them.
 
 Memory must stay flat after a warm-up (RSS growth bounded and reported), no
-backlog may build (the last frame comes out promptly, nothing waits), and
-every received frame must be accounted for: published or dropped for a reason.
-The long soak for a GPU machine is ``tools/soak_gpu.py``.
+backlog may build (once the last frame is sent, only the frame in progress and
+the last one come out; the newest frame wins), and every received frame must be
+accounted for: published or dropped for a reason. Behaviour, not speed: how many
+frames a loaded machine publishes is the benchmark's business. The long soak for
+a GPU machine is ``tools/soak_gpu.py``.
 """
 
 import importlib.util
@@ -67,12 +69,13 @@ def test_soak_flat_memory_no_backlog(ros_context, fast_da_dir, capsys):
                     with capsys.disabled():
                         print(f'{i} {rss_bytes() / 1e6:.1f} MB', flush=True)
         sent_at = time.monotonic()
+        published_when_sent = node.frames.published
         last = (1 + FRAMES // 1000, FRAMES % 1000)
         h.wait_for(lambda: any((m.header.stamp.sec, m.header.stamp.nanosec) == last
-                               for m in h.depths[-3:]), 10.0, 'the last frame')
+                               for m in h.depths[-3:]), 60.0, 'the last frame')
         lag = time.monotonic() - sent_at
         elapsed = sent_at - start
-        h.wait_for(lambda: node.queue.wait_idle(0.0) and not node.queue.has_pending, 5.0,
+        h.wait_for(lambda: node.queue.wait_idle(0.0) and not node.queue.has_pending, 30.0,
                    'worker idle')
         summary = tracker.summary()
         frames = node.frames
@@ -82,10 +85,16 @@ def test_soak_flat_memory_no_backlog(ros_context, fast_da_dir, capsys):
                   f'{frames.received} received, {frames.published} published '
                   f'({frames.published / elapsed:.0f} Hz), drops {dict(frames.drops)}, '
                   f'last frame out {lag * 1000:.0f} ms after sending; {summary.line()}')
-        # faster than processing: the newest frame wins, older ones are dropped, not queued
+        # Behaviour, not speed (a loaded machine publishes fewer frames; speed is the
+        # benchmark's): faster than processing, the newest frame wins, older ones are
+        # dropped, not queued ...
         assert frames.drops['superseded'] > 0 and frames.published < frames.received
-        assert frames.published > 100
-        assert lag < 1.0, f'backlog: the last frame came out {lag:.2f} s after it was sent'
+        # ... so once the last frame is sent, at most the frame in progress and the last
+        # one come out: no backlog.
+        after = frames.published - published_when_sent
+        assert after <= 2, f'backlog: {after} frames published after the last was sent'
+        assert h.depths[-1].header.stamp.sec == last[0]
+        assert h.depths[-1].header.stamp.nanosec == last[1]
         assert frames.received == accounted, (frames.received, dict(frames.drops))
         assert set(frames.drops) == {'superseded'}, dict(frames.drops)
         assert summary.growth_mb < MAX_GROWTH_MB, summary.line()

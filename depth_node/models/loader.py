@@ -13,10 +13,16 @@ message says what to pass instead.
 """
 
 import importlib
+import numbers
 import os
 from typing import Optional
 
 import torch
+
+try:  # the weights' file format; transformers reads model.safetensors with it
+    from safetensors import SafetensorError
+except ImportError:  # pragma: no cover - safetensors is a dependency of transformers
+    SafetensorError = OSError
 
 from .base import DepthModel
 from ..errors import ModelLoadError, UnsupportedModelError
@@ -112,6 +118,32 @@ def _load_config(model: str):
             f'{LOCAL_HINT}') from None
 
 
+def _file_in(model: str, path: str, name: str) -> str:
+    """Return the path of checkpoint file ``name`` for messages (the name alone for hub ids)."""
+    return os.path.join(path, name) if os.path.isdir(path) else f"{name} of '{model}'"
+
+
+def check_processor_size(processor: dict, model: str, path: str) -> None:
+    """
+    Refuse a preprocessor_config.json whose ``size`` no image processor can use.
+
+    ``size`` must be one of transformers' size dicts (``{'height': 518, 'width':
+    518}``, ``{'shortest_edge': ...}``, ...) of positive whole numbers.
+    """
+    if 'size' not in processor or not processor.get('do_resize', True):
+        return
+    from transformers.image_processing_utils import is_valid_size_dict
+    size = processor['size']
+    values = list(size.values()) if isinstance(size, dict) else []
+    if not (is_valid_size_dict(size) and all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0 and v == int(v)
+            for v in values)):
+        raise ModelLoadError(
+            f"{_file_in(model, path, 'preprocessor_config.json')} has an unusable size "
+            f"{size!r}: it must be like {{'height': 518, 'width': 518}} with positive whole "
+            'numbers of pixels; fix the file or download the checkpoint again')
+
+
 def family_class(config, model: str):
     """Return the DepthModel subclass for a loaded config, or raise a clear error."""
     model_type = getattr(config, 'model_type', '')
@@ -168,8 +200,14 @@ def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
         raise ModelLoadError(
             f"'{model}' has no usable preprocessor_config.json ({str(exc).splitlines()[0]}); "
             f'pass {LOCAL_HINT}') from None
+    check_processor_size(processor, model, path)
     try:
         net = AutoModelForDepthEstimation.from_pretrained(path, dtype=dtype)
+    except SafetensorError as exc:
+        raise ModelLoadError(
+            f"{_file_in(model, path, 'model.safetensors')} is corrupt or truncated "
+            f'({str(exc).splitlines()[0]}); download the checkpoint again, or pass '
+            f'{LOCAL_HINT}') from None
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(
             f"cannot load the weights of '{model}' ({str(exc).splitlines()[0]}); pass "
@@ -188,5 +226,12 @@ def _configure(instance: DepthModel, reference_focal: float, flip_tta: bool, mas
     if hasattr(instance, 'mask_sky'):
         instance.mask_sky = bool(mask_sky)
     if warmup:
-        instance.warmup(*warmup)
+        try:
+            instance.warmup(*warmup)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            text = str(exc).splitlines()[0] if str(exc) else ''
+            raise ModelLoadError(
+                f"'{instance.model_id}' loads but fails on a first test frame "
+                f'({type(exc).__name__}: {text}); check its config.json and '
+                'preprocessor_config.json') from None
     return instance

@@ -26,12 +26,15 @@ model cannot be loaded (or the arguments are wrong).
 
 import argparse
 import json
+import os
 from pathlib import Path
+import socket
 import statistics
 import sys
 import threading
 import time
 from typing import List, Optional, Tuple
+from urllib.parse import urlsplit
 
 import numpy as np
 from PIL import Image as PILImage
@@ -59,6 +62,10 @@ FRAME_ID = 'camera_color_optical_frame'
 NODE_NAME = 'depth_node'
 #: How many times a frame the node dropped (e.g. camera_info not there yet) is sent again.
 MAX_RESENDS = 2
+#: How long the demo tries to reach the Hugging Face Hub before saying it is offline.
+HUB_PROBE_S = 3.0
+#: Set by `make demo`: say what to do in make's terms (MODEL=..., the tiny checkpoint recipe).
+VIA_MAKE_ENV = 'DEPTH_NODE_DEMO_VIA_MAKE'
 
 
 def parse_args(argv: List[str]) -> argparse.Namespace:
@@ -109,6 +116,71 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f'must be 0 or more, got {text}')
     return value
+
+
+# --------------------------------------------------------------------------- model check
+
+def _via_make() -> bool:
+    return os.environ.get(VIA_MAKE_ENV, '') not in ('', '0')
+
+
+def model_hint() -> str:
+    """Return what to pass instead of an unusable model, in the terms of how the demo runs."""
+    local = ('a local checkpoint directory (config.json, model.safetensors, '
+             'preprocessor_config.json)')
+    if _via_make():
+        return (f'run `make demo MODEL=<{local}>`, or try the whole path with a tiny random '
+                'checkpoint: `.venv/bin/python -m depth_node.testing.tiny_models /tmp/tiny_da '
+                '&& make demo MODEL=/tmp/tiny_da`')
+    return f'pass --model <{local}>'
+
+
+def hub_unreachable(model: str) -> Optional[str]:
+    """
+    Return why the Hugging Face Hub cannot give ``model``, or None when it may.
+
+    None for local directories, models in the local cache, and when a proxy is
+    configured; otherwise the Hub is offline when ``HF_HUB_OFFLINE`` is set or its
+    host cannot be reached within :data:`HUB_PROBE_S` (instead of the downloader's
+    retries, which take most of a minute).
+    """
+    if os.path.isdir(os.path.expanduser(model)) or model.count('/') != 1:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        if isinstance(try_to_load_from_cache(model, 'config.json'), str):
+            return None
+    except Exception:  # noqa: B902 - a malformed id: let the loader say what is wrong
+        return None
+    if os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'on', 'yes', 'true'):
+        return 'HF_HUB_OFFLINE is set'
+    if any(os.environ.get(v) for v in ('HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy')):
+        return None
+    url = urlsplit(os.environ.get('HF_ENDPOINT') or 'https://huggingface.co')
+    host, port = url.hostname or 'huggingface.co', url.port or (80 if url.scheme == 'http'
+                                                                else 443)
+    result = {}
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=HUB_PROBE_S).close()
+            result['ok'] = True
+        except OSError as exc:
+            result['error'] = exc.strerror or str(exc) or type(exc).__name__
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(HUB_PROBE_S)
+    if result.get('ok'):
+        return None
+    return f"{host}: {result.get('error', f'no answer within {HUB_PROBE_S:g} s')}"
+
+
+def _in_demo_terms(text: str) -> str:
+    """Turn the node's ``model:=...`` advice into the demo's own terms."""
+    if 'unreachable' in text and '; pass ' in text:
+        return text.split('; pass ')[0] + '; ' + model_hint()
+    return text.replace('model:=', 'MODEL=' if _via_make() else '--model ').replace(
+        'device:=', '--device ')
 
 
 # --------------------------------------------------------------------------- messages
@@ -197,6 +269,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'depth_node demo: bad sample folder: {exc}', file=sys.stderr)
         return EXIT_USAGE
     frames = frames[:args.frames] if args.frames else frames
+    offline = hub_unreachable(str(args.model))
+    if offline is not None:
+        print(f"depth_node demo: cannot fetch '{args.model}': the Hugging Face Hub is "
+              f'unreachable ({offline}) and the model is not in the local cache; '
+              f'{model_hint()}', file=sys.stderr)
+        return EXIT_USAGE
 
     # Imported here: torch and transformers take seconds to import, --help should not.
     from ..node import DepthNode
@@ -219,7 +297,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     Parameter('rate', value=0.0),
                 ])
         except DepthNodeError as exc:
-            print(f'depth_node demo: {exc}', file=sys.stderr)
+            print(f'depth_node demo: {_in_demo_terms(str(exc))}', file=sys.stderr)
             return EXIT_USAGE
         nodes.append(depth_node)
         player = Feeder('depth_node_demo_player', context=context)
