@@ -85,6 +85,7 @@ class FrameQueue:
         self._latest_info = None
         self._last_stamp: Optional[StampKey] = None
         self._paired_by_stamp = True
+        self._restarted = False
         self._last_info_time: Optional[float] = None
         self._info_stale = False
 
@@ -159,6 +160,7 @@ class FrameQueue:
                               f'{_stamp_text(key)}): bag loop or camera restart; camera_info '
                               'history cleared, going on')
                 self._infos = {k: v for k, v in self._infos.items() if k <= key}
+                self._restarted = True
             superseded = self._pending is not None
             self._pending = msg
             if not superseded:
@@ -208,6 +210,7 @@ class FrameQueue:
         self._pending_since = None
         paired = key in self._infos
         self._paired_by_stamp = paired
+        self._restarted = False
         info = self._infos.get(key, self._latest_info)
         self._next_due = now + 1.0 / self._rate if self._rate > 0.0 else 0.0
         events = []
@@ -223,16 +226,18 @@ class FrameQueue:
         """
         Whether to wait briefly for the camera_info stamped ``key`` (sent beside the image).
 
-        Only while none has arrived yet, or while the camera has been sending
-        camera_info with the images' stamps; a stream with one static
-        camera_info is never delayed.
+        Only while none has arrived yet, while the camera has been sending
+        camera_info with the images' stamps, or for the first image after the stamps
+        went back (the latest camera_info is the old stream's: the new one may be on
+        its way, on its own topic); a stream with one static camera_info is never
+        delayed.
         """
         if self._pending_since is None:
             self._pending_since = now
         if now - self._pending_since >= self.info_wait_s:
             return False
         latest = self._latest_info
-        if latest is None:
+        if latest is None or self._restarted:
             return True
         return self._paired_by_stamp and stamp_key(latest.header) < key
 

@@ -107,6 +107,22 @@ def test_stamps_going_back_forget_the_old_stream_and_say_so():
     assert frame.paired and frame.info.tag == 'loop2-1'
 
 
+def test_after_a_bag_loop_the_first_image_waits_for_its_own_camera_info():
+    """The loop's image may come before its camera_info: the old stream's is not used."""
+    queue, clock = opened()
+    queue.put_info(msg(9, tag='old stream'))
+    queue.put_image(msg(9))
+    queue.poll(clock())
+    queue.put_image(msg(1))  # the loop starts; its camera_info is still on its way
+    assert queue.poll(clock()) == 0.01
+    queue.put_info(msg(1, tag='loop'))
+    frame = queue.poll(clock())
+    assert frame.paired and frame.info.tag == 'loop'
+    queue.put_image(msg(2))  # the next image of a stream without stamped pairs: no wait
+    queue.put_info(msg(2, tag='loop 2'))
+    assert queue.poll(clock()).info.tag == 'loop 2'
+
+
 def test_camera_info_stopping_and_resuming_are_events():
     queue, clock = opened(info_stale_s=2.0, info_topic='/cam/camera_info')
     queue.put_info(msg(1))
