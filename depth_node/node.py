@@ -185,7 +185,11 @@ class DepthNode(LifecycleNode):
             try:
                 value = self.declare_parameter(spec.name, spec.default, descriptor(spec)).value
             except ParameterException as exc:
-                raise ParameterValueError(f'invalid parameter {spec.name}: {exc}') from None
+                # rclpy's own check (a declared range): its reason, as set_parameters says it.
+                reason = str(exc.args[0] if exc.args else exc).split('Reason: ', 1)[-1]
+                reason = reason[:-len(f': {spec.name}')] if reason.endswith(
+                    f': {spec.name}') else reason
+                raise ParameterValueError(f'invalid parameter {spec.name}: {reason}') from None
             cfg[spec.name] = check_parameter(spec.name, value)
             if spec.type == 'double' and isinstance(value, int):
                 # A whole number for a double (-p rate:=5): store it as the double it is.

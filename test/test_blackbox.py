@@ -944,7 +944,10 @@ def startup(ros_domain_id, fast_da_dir, tiny_da_dir, tmp_path_factory):
         'cli_choice': (model + ['-p', 'depth_encoding:=mono8'], MODE_LINE),
         'yaml_choice': (model + ['--params-file', write_params(
             tmp / 'choice.yaml', depth_encoding='"mono8"')], MODE_LINE),
-        'cli_out_of_range': (model + ['-p', 'rate:=-1.0'], r'\brate\b'),
+        # README, Parameters: as set_parameters says it (rclpy's declared range).
+        'cli_out_of_range': (model + ['-p', 'rate:=-1.0'], re.escape(
+            'error: invalid parameter rate: Parameter rate out of range Min: 0.0, Max: 1000.0, '
+            'value: -1.0')),
         'yaml_min_above_max': (model + ['--params-file', write_params(
             tmp / 'minmax.yaml', min_depth=3.0, max_depth=2.0)],
             r'min_depth.*max_depth|max_depth.*min_depth'),
