@@ -7,8 +7,9 @@ Layers, one direction (README, Development):
 
 - the ROS-free core, in this folder: :mod:`.frame` (the one frame path,
   ``FrameProcessor``), :mod:`.conversions`, :mod:`.compressed`, :mod:`.geometry`,
-  :mod:`.camera`, :mod:`.messages`, :mod:`.pairing`, :mod:`.stream`,
-  :mod:`.diagnostics`, :mod:`.params`, :mod:`.errors`, :mod:`.visualize`;
+  :mod:`.camera`, :mod:`.filters`, :mod:`.scan`, :mod:`.visualize`,
+  :mod:`.device_cloud`, :mod:`.messages`, :mod:`.msgfill`, :mod:`.pairing`,
+  :mod:`.stream`, :mod:`.diagnostics`, :mod:`.timing`, :mod:`.params`, :mod:`.errors`;
 - :mod:`.models`: the networks (torch, transformers), per family;
 - :mod:`.node`: the thin rclpy node over the core;
 - :mod:`.offline`: the command-line tools on files and bags;

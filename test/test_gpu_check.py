@@ -10,7 +10,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-from depth_node import gpu_check
+from depth_node.offline import gpu_check
 import pytest
 import torch
 

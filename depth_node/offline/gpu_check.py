@@ -3,7 +3,7 @@
 """
 One-command GPU check: frames/s, p50/p95 latency and GPU memory per lifecycle state.
 
-Run as ``tools/gpu_check.sh`` (or ``python -m depth_node.gpu_check``). For
+Run as ``tools/gpu_check.sh`` (or ``python -m depth_node.offline.gpu_check``). For
 Depth Anything V2 Small (metric indoor head) at 640x480 and 1280x720 and Depth
 Pro at its 1536x1536 network input, in fp32, fp16 and fp16 + ``torch.compile``,
 with the point cloud on and off, it times the node's frame path (upload,
@@ -219,9 +219,9 @@ def frame_function(model, width: int, height: int, cloud: bool) -> Callable[[int
 
     Synthetic textured frames and a 70 degree pinhole camera, as depth_node_bench.
     """
-    from .camera import pinhole_camera_info
-    from .frame import FrameProcessor, OutputOptions
-    from .offline.bench import synthetic_frames, synthetic_intrinsics
+    from ..camera import pinhole_camera_info
+    from ..frame import FrameProcessor, OutputOptions
+    from .bench import synthetic_frames, synthetic_intrinsics
     frames = synthetic_frames(width, height)
     info = pinhole_camera_info(synthetic_intrinsics(width, height))
     processor = FrameProcessor(model)
@@ -246,9 +246,9 @@ def payload_identity(model, width: int, height: int) -> dict:
     """
     import torch
 
-    from .camera import pinhole_camera_info
-    from .frame import DeviceDepth, FrameProcessor, OutputOptions
-    from .offline.bench import synthetic_frames, synthetic_intrinsics
+    from ..camera import pinhole_camera_info
+    from ..frame import DeviceDepth, FrameProcessor, OutputOptions
+    from .bench import synthetic_frames, synthetic_intrinsics
     pixels = synthetic_frames(width, height, count=1)[0]
     intr = synthetic_intrinsics(width, height)
     info = pinhole_camera_info(intr)
@@ -275,7 +275,7 @@ def _same_bytes(a, b) -> bool:
 
 def _message_fill():
     """Return a function building the node's Image and PointCloud2, or None (no ROS)."""
-    from . import messages
+    from .. import messages
     try:
         types = messages.rclpy_types()
     except ImportError:
@@ -320,7 +320,7 @@ def run_checks(args, out=sys.stdout) -> dict:
     import torch
     import transformers
 
-    from .models import load_model, resolve_device
+    from ..models import load_model, resolve_device
     device = resolve_device(args.device)
     memory = GpuMemory(device)
     if args.warmup is None:
@@ -391,7 +391,7 @@ def run_checks(args, out=sys.stdout) -> dict:
 
 def lifecycle_memory(label: str, path: str, device, memory: GpuMemory, args) -> dict:
     """Replay the node's transitions with the default precision; read memory in each state."""
-    from .models import load_model
+    from ..models import load_model
     _free(memory)
     states = [{'state': 'unconfigured (process, CUDA context)', **memory.read()}]
     model = load_model(path, str(device), 'auto', warmup=(640, 480))  # on_configure
