@@ -590,7 +590,7 @@ def test_frame_id_changing_every_frame_is_said_once(bb):
 def test_two_cameras_of_different_sizes_on_one_topic_are_said_once(bb):
     """Issue 8 item 5: two publishers of different sizes printed a 'changed' line per frame."""
     mark = bb.begin()
-    second = bb.peer.node.create_publisher(Image, 'image', 10)
+    second = bb.peer.create_publisher(Image, 'image', 10)
     small = textured_image(24, 32, seed=9)
     small_intr = Intr(32, 24, 30.0, 30.0, 15.5, 11.5)
     try:
@@ -608,7 +608,7 @@ def test_two_cameras_of_different_sizes_on_one_topic_are_said_once(bb):
             depth, info, cloud = bb.outputs(stamp)
             bb.check_frame(depth, info, cloud, stamp, rgb, intr, frame_id=bb.FRAME_ID)
     finally:
-        bb.peer.node.destroy_publisher(second)
+        bb.peer.destroy_publisher(second)
     bb.proc.wait_line(trouble('image size changed'), 5.0, mark)
     for what in (r'size changed', r'camera changed'):
         lines = change_lines(bb, mark, what)
@@ -768,7 +768,7 @@ def test_parameter_changes_while_frames_stream(bb):
                             ('reference_focal', 250), ('rate', 0)]:
             result = set_ok(name, value, Parameter.Type.INTEGER)
             if result.successful:
-                assert peer.get_parameter(name) == value
+                assert peer.get_node_parameter(name) == value
         # min_depth above max_depth would empty the cloud (issue 8 item 6).
         peer.set_one('max_depth', 2.0)
         result = peer.set_one('min_depth', 3.0)
@@ -778,13 +778,13 @@ def test_parameter_changes_while_frames_stream(bb):
             assert 'min_depth' in result.reason and 'max_depth' in result.reason, result.reason
         # set_parameters applies each parameter on its own: whatever is accepted, the
         # node must never end up with min_depth above max_depth.
-        peer.set_parameters([Parameter('max_depth', value=1.0),
-                             Parameter('min_depth', value=1.5)])
-        low, high = peer.get_parameter('min_depth'), peer.get_parameter('max_depth')
+        peer.set_node_parameters([Parameter('max_depth', value=1.0),
+                                  Parameter('min_depth', value=1.5)])
+        low, high = peer.get_node_parameter('min_depth'), peer.get_node_parameter('max_depth')
         if high and low > high:
             failures.append(f'min_depth {low} > max_depth {high} after one set_parameters')
         for name, value, type_ in REFUSED:
-            before = peer.get_parameter(name)
+            before = peer.get_node_parameter(name)
             result = peer.set_one(name, value, type_)
             if result.successful:
                 failures.append(f'{name}={value!r} accepted')
@@ -792,10 +792,10 @@ def test_parameter_changes_while_frames_stream(bb):
             if name not in result.reason or 'Wrong parameter type' in result.reason:
                 failures.append(f'{name}={value!r}: reason does not say what is wrong: '
                                 f'{result.reason!r}')
-            assert peer.get_parameter(name) == before
+            assert peer.get_node_parameter(name) == before
         result = peer.set_one('depth_encoding', 'mono8')
         assert result.reason == "depth_encoding must be one of '32FC1', '16UC1'; got 'mono8'"
-        results = peer.set_parameters([Parameter(k, value=v) for k, v in DEFAULTS.items()])
+        results = peer.set_node_parameters([Parameter(k, value=v) for k, v in DEFAULTS.items()])
         assert all(r.successful for r in results), [r.reason for r in results]
         stream.wait_new_output(lambda m: m.encoding == '32FC1', what='32FC1 again')
         bb.healthy(mark)
@@ -818,10 +818,10 @@ def test_subscribers_coming_and_going(bb):
             peer.unsubscribe_outputs()
         from rclpy.qos import qos_profile_sensor_data
         got = []
-        sub = peer.node.create_subscription(Image, 'depth/image', got.append,
-                                            qos_profile_sensor_data)
+        sub = peer.create_subscription(Image, 'depth/image', got.append,
+                                       qos_profile_sensor_data)
         peer.wait_for(lambda: len(got) > 3, 20.0, 'depth images on a best-effort subscriber')
-        peer.node.destroy_subscription(sub)
+        peer.destroy_subscription(sub)
         peer.subscribe_outputs()
         stream.wait_new_output()
         bb.healthy(mark)
@@ -1028,8 +1028,8 @@ def ints(bb_context, ros_domain_id, fast_da_dir, reference, tmp_path_factory):
 def test_integers_for_double_parameters_at_start(ints):
     """Issue 8 item 2: ``-p rate:=5`` or ``max_depth: 5`` in YAML ended in a traceback."""
     ints.start()
-    assert ints.peer.get_parameter('rate') == 5
-    assert ints.peer.get_parameter('max_depth') == 5
+    assert ints.peer.get_node_parameter('rate') == 5
+    assert ints.peer.get_node_parameter('max_depth') == 5
     stamp = ints.stamp()
     ints.peer.image_pub.publish(ints.good_image(stamp))  # before any camera_info
     ints.proc.wait_line(trouble('no camera_info received yet'), 10.0)

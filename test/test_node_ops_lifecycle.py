@@ -16,13 +16,12 @@ import threading
 import time
 import weakref
 
-from depth_node.testing.ros_harness import Harness, make_image, make_info, RELIABLE
+from depth_node.testing.feeder import Feeder
+from depth_node.testing.ros_harness import Harness, make_image, make_info
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
 from rclpy.lifecycle import TransitionCallbackReturn
-from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image
 
 W, H = 64, 48
 SUCCESS = TransitionCallbackReturn.SUCCESS
@@ -114,28 +113,12 @@ def test_configure_fails_when_the_weights_cannot_load(ros_context, tmp_path):
 
 # --- Ctrl-C and SIGTERM --------------------------------------------------------------------
 
-class _Feeder:
-    """Publish frames to ``namespace`` at 20 Hz and count the depth images that come back."""
-
-    def __init__(self, context, namespace):
-        self.node = Node('feeder', namespace=namespace, context=context)
-        self.image_pub = self.node.create_publisher(Image, 'image', RELIABLE)
-        self.info_pub = self.node.create_publisher(CameraInfo, 'camera_info', RELIABLE)
-        self.depths = 0
-        self.node.create_subscription(Image, 'depth/image', self._on_depth, RELIABLE)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _on_depth(self, msg):
-        self.depths += 1
-
-    def _run(self):
-        i = 0
-        while not self.stop.wait(0.05):
-            i += 1
-            image, info = _frame((i, 0))
-            self.info_pub.publish(info)
-            self.image_pub.publish(image)
+def _stream(feeder, stop):
+    """Publish frames to the feeder's namespace at 20 Hz until ``stop`` is set."""
+    i = 0
+    while not stop.wait(0.05):
+        i += 1
+        feeder.publish(*_frame((i, 0)))
 
 
 def _start_node(namespace, domain_id, model_dir):
@@ -157,16 +140,19 @@ def test_sigint_and_sigterm_stop_within_2_s_without_traceback(ros_context, ros_d
     from rclpy.executors import SingleThreadedExecutor
     waiting = _start_node('waiting', ros_domain_id, fast_da_dir)
     busy = _start_node('busy', ros_domain_id, fast_da_dir)
-    feeder = _Feeder(ros_context, 'busy')
+    feeder = Feeder('feeder', context=ros_context, namespace='busy', outputs=False)
+    feeder.subscribe_outputs(points=False)
+    stop = threading.Event()
+    streamer = threading.Thread(target=_stream, args=(feeder, stop), daemon=True)
     executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(feeder.node)
-    feeder.thread.start()
+    executor.add_node(feeder)
+    streamer.start()
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
         deadline = time.monotonic() + 60.0
-        while feeder.depths < 3 or not any('waiting for a publisher' in ln
-                                           for ln in waiting[1]):
+        while len(feeder.depths) < 3 or not any('waiting for a publisher' in ln
+                                                for ln in waiting[1]):
             assert time.monotonic() < deadline, 'the nodes did not start'
             assert waiting[0].poll() is None and busy[0].poll() is None, 'a node exited'
             time.sleep(0.05)
@@ -187,10 +173,10 @@ def test_sigint_and_sigterm_stop_within_2_s_without_traceback(ros_context, ros_d
             ready = [ln for ln in lines if 'ready: model' in ln]
             assert len(ready) == 1 and 'device cpu' in ready[0] and 'network input' in ready[0]
     finally:
-        feeder.stop.set()
+        stop.set()
         for proc, _, _ in (waiting, busy):
             if proc.poll() is None:
                 proc.kill()
         executor.shutdown()
         spinner.join(timeout=5.0)
-        feeder.node.destroy_node()
+        feeder.destroy_node()

@@ -30,11 +30,11 @@ from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from .feeder import Feeder
 from .tiny_models import textured_image
 from ..conversions import cloud_to_structured, image_fields_to_depth, unpack_rgb
 
@@ -188,73 +188,34 @@ class NodeProcess:
         return '\n'.join(self.since(mark)[-count:])
 
 
-class RosPeer:
+class RosPeer(Feeder):
     """
-    The test's side of the graph: camera publishers, output collectors, service clients.
+    The test's side of the graph: the tests' Feeder, plus diagnostics and service clients.
 
     ``namespace`` is the node's namespace (each process gets its own, so several
-    can share the test's domain); ``node_name`` its name.
+    can share the test's domain); ``node_name`` its name. The peer spins itself.
     """
 
     def __init__(self, context, namespace: str, node_name: str = 'depth_node', *,
                  compressed: bool = False, latched_info: bool = False,
                  keep: int = 64):
         self.namespace = namespace.rstrip('/')
+        super().__init__('blackbox_peer', context=context, namespace=self.namespace,
+                         compressed=compressed, info_qos=LATCHED if latched_info else RELIABLE,
+                         keep=keep)
         self.fqn = f'{self.namespace}/{node_name}'
-        self.keep = keep
-        self.node = Node('blackbox_peer', namespace=self.namespace, context=context)
-        if compressed:
-            self.image_pub = self.node.create_publisher(CompressedImage, 'image/compressed',
-                                                        RELIABLE)
-        else:
-            self.image_pub = self.node.create_publisher(Image, 'image', RELIABLE)
-        self.info_pub = self.node.create_publisher(CameraInfo, 'camera_info',
-                                                   LATCHED if latched_info else RELIABLE)
-        self.cond = threading.Condition()
-        self.outputs: Dict[str, Dict[Stamp, object]] = {'depth': {}, 'info': {}, 'points': {}}
-        self.arrivals: List[Tuple[str, Stamp]] = []
-        self._output_subs = []
-        self.subscribe_outputs()
         self.diag: Optional[Dict[str, str]] = None
         self.diag_count = 0
         self._diag_name = f'{self.fqn.lstrip("/")}: metric depth'
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, RELIABLE)
-        self.set_client = self.node.create_client(SetParameters, f'{self.fqn}/set_parameters')
-        self.get_client = self.node.create_client(GetParameters, f'{self.fqn}/get_parameters')
-        self.change_client = self.node.create_client(ChangeState, f'{self.fqn}/change_state')
-        self.state_client = self.node.create_client(GetState, f'{self.fqn}/get_state')
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, RELIABLE)
+        self.set_client = self.create_client(SetParameters, f'{self.fqn}/set_parameters')
+        self.get_client = self.create_client(GetParameters, f'{self.fqn}/get_parameters')
+        self.change_client = self.create_client(ChangeState, f'{self.fqn}/change_state')
+        self.state_client = self.create_client(GetState, f'{self.fqn}/get_state')
+        self.spinner = SingleThreadedExecutor(context=context)
+        self.spinner.add_node(self)
+        self.thread = threading.Thread(target=self.spinner.spin, daemon=True)
         self.thread.start()
-
-    # ------------------------------------------------------------------ outputs
-    def subscribe_outputs(self, points: bool = True) -> None:
-        """Subscribe to depth/image, depth/camera_info (and points), RELIABLE."""
-        topics = [('depth', Image, 'depth/image'), ('info', CameraInfo, 'depth/camera_info')]
-        if points:
-            topics.append(('points', PointCloud2, 'points'))
-        for kind, msg_type, topic in topics:
-            self._output_subs.append(self.node.create_subscription(
-                msg_type, topic, self._store(kind), RELIABLE))
-
-    def unsubscribe_outputs(self) -> None:
-        """Destroy the output subscriptions."""
-        for sub in self._output_subs:
-            self.node.destroy_subscription(sub)
-        self._output_subs = []
-
-    def _store(self, kind: str):
-        def callback(msg):
-            with self.cond:
-                bucket = self.outputs[kind]
-                bucket[stamp_of(msg)] = msg
-                while len(bucket) > self.keep:
-                    del bucket[next(iter(bucket))]
-                self.arrivals.append((kind, stamp_of(msg)))
-                del self.arrivals[:-4 * self.keep]
-                self.cond.notify_all()
-        return callback
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -268,13 +229,10 @@ class RosPeer:
 
     def wait_for(self, predicate, timeout: float = 10.0, what: str = 'condition') -> None:
         """Wait until ``predicate()`` (called under the lock) holds; AssertionError on timeout."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not predicate():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f'timed out after {timeout:g} s waiting for {what}')
-                self.cond.wait(min(remaining, 0.05))
+        try:
+            super().wait_for(predicate, timeout, what)
+        except TimeoutError as exc:
+            raise AssertionError(str(exc)) from None
 
     def has_outputs(self, stamp: Stamp, points: bool = True) -> bool:
         """Whether depth, camera_info (and points) of ``stamp`` arrived (call under the lock)."""
@@ -285,16 +243,14 @@ class RosPeer:
         """Wait for the outputs of ``stamp``; return ``(depth, camera_info, points or None)``."""
         self.wait_for(lambda: self.has_outputs(stamp, points), timeout,
                       f'the outputs of the frame stamped {stamp}')
-        with self.cond:
-            return (self.outputs['depth'][stamp], self.outputs['info'][stamp],
-                    self.outputs['points'].get(stamp) if points else None)
+        return self.outputs_of(stamp, points)
 
     def connected(self, points: bool = True) -> bool:
         """Whether the node subscribes to our inputs and its outputs reach us."""
         outputs = ['depth/image', 'depth/camera_info'] + (['points'] if points else [])
         return (self.image_pub.get_subscription_count() > 0
                 and self.info_pub.get_subscription_count() > 0
-                and all(self.node.count_publishers(t) > 0 for t in outputs))
+                and all(self.count_publishers(t) > 0 for t in outputs))
 
     def wait_connected(self, timeout: float = 60.0, points: bool = True) -> None:
         """Wait for :meth:`connected` and for a first diagnostics status of the node."""
@@ -359,14 +315,6 @@ class RosPeer:
         with self.cond:
             return dict(self.diag)
 
-    # ------------------------------------------------------------------ publishing
-    def publish(self, image=None, info=None) -> None:
-        """Publish camera_info (if given), then the image (if given)."""
-        if info is not None:
-            self.info_pub.publish(info)
-        if image is not None:
-            self.image_pub.publish(image)
-
     # ------------------------------------------------------------------ services
     def _call(self, client, request, timeout: float):
         if not client.wait_for_service(timeout_sec=timeout):
@@ -378,7 +326,7 @@ class RosPeer:
             raise AssertionError(f'no answer from {client.srv_name} within {timeout:g} s')
         return future.result()
 
-    def set_parameters(self, params: List[Parameter], timeout: float = 10.0):
+    def set_node_parameters(self, params: List[Parameter], timeout: float = 10.0):
         """Call set_parameters; return the list of SetParametersResult (one per parameter)."""
         request = SetParameters.Request()
         request.parameters = [p.to_parameter_msg() for p in params]
@@ -390,9 +338,9 @@ class RosPeer:
             param = Parameter(name, value=value)
         else:
             param = Parameter(name, type_, value)
-        return self.set_parameters([param])[0]
+        return self.set_node_parameters([param])[0]
 
-    def get_parameter(self, name: str, timeout: float = 10.0):
+    def get_node_parameter(self, name: str, timeout: float = 10.0):
         """Return the current value of one parameter of the node (Python value)."""
         request = GetParameters.Request()
         request.names = [name]
@@ -410,9 +358,9 @@ class RosPeer:
 
     def close(self) -> None:
         """Stop spinning and destroy the peer node."""
-        self.executor.shutdown(timeout_sec=5.0)
+        self.spinner.shutdown(timeout_sec=5.0)
         self.thread.join(timeout=5.0)
-        self.node.destroy_node()
+        self.destroy_node()
 
 
 class Intr:

@@ -100,20 +100,29 @@ def make_info(width, height, fx=500.0, fy=500.0, cx=None, cy=None, stamp=(1, 0),
 # --------------------------------------------------------------------------- the node
 
 class Feeder(Node):
-    """Publishes frames + camera_info and collects the depth node's outputs by stamp."""
+    """
+    Publishes frames + camera_info and collects the depth node's outputs by stamp.
+
+    Outputs are kept in arrival order (``depths``, ``infos``, ``clouds``), by stamp
+    (``outputs[kind][stamp]`` with kind ``depth``, ``info`` or ``points``) and as
+    ``arrivals`` (kind, stamp) and ``arrival[(kind, stamp)]`` (perf_counter time),
+    the last ``keep`` of each kind.
+    """
 
     OUTPUTS = ('depth', 'info', 'points')
 
     def __init__(self, name: str = 'depth_node_feeder', *, compressed: bool = False,
                  pub_qos: QoSProfile = RELIABLE, info_qos: Optional[QoSProfile] = None,
-                 outputs: bool = True, **kwargs):
+                 outputs: bool = True, keep: int = 100, **kwargs):
         super().__init__(name, **kwargs)
         self.cond = threading.Condition()
+        self.keep = keep
         self.depths: List[Image] = []
         self.infos: List[CameraInfo] = []
         self.clouds: List[PointCloud2] = []
+        self.outputs: Dict[str, Dict[StampKey, object]] = {k: {} for k in self.OUTPUTS}
+        self.arrivals: List[Tuple[str, StampKey]] = []
         self.arrival: Dict[Tuple[str, StampKey], float] = {}
-        self.keep = 100  # messages kept per output
         events = PublisherEventCallbacks(matched=self._notify)
         if compressed:
             self.image_pub = self.create_publisher(CompressedImage, 'image/compressed',
@@ -128,18 +137,17 @@ class Feeder(Node):
             self.subscribe_outputs()
 
     # ---------------------------------------------------------------- outputs
-    def subscribe_outputs(self) -> None:
-        """Subscribe to depth/image, depth/camera_info and points (RELIABLE)."""
+    def subscribe_outputs(self, points: bool = True) -> None:
+        """Subscribe to depth/image, depth/camera_info (and points), RELIABLE."""
         events = SubscriptionEventCallbacks(matched=self._notify)
+        topics = [(Image, 'depth/image', 'depth', self.depths),
+                  (CameraInfo, 'depth/camera_info', 'info', self.infos)]
+        if points:
+            topics.append((PointCloud2, 'points', 'points', self.clouds))
         self.output_subs = [
-            self.create_subscription(Image, 'depth/image', self.collector('depth', self.depths),
-                                     RELIABLE, event_callbacks=events),
-            self.create_subscription(CameraInfo, 'depth/camera_info',
-                                     self.collector('info', self.infos), RELIABLE,
-                                     event_callbacks=events),
-            self.create_subscription(PointCloud2, 'points', self.collector('points', self.clouds),
-                                     RELIABLE, event_callbacks=events),
-        ]
+            self.create_subscription(msg_type, topic, self.collector(kind, bucket), RELIABLE,
+                                     event_callbacks=events)
+            for msg_type, topic, kind, bucket in topics]
 
     def unsubscribe_outputs(self) -> None:
         """Destroy the output subscriptions."""
@@ -152,13 +160,23 @@ class Feeder(Node):
             self.cond.notify_all()
 
     def collector(self, kind: str, bucket: list) -> Callable:
-        """Return a callback that appends messages to ``bucket`` and notes their arrival."""
+        """Return a callback that keeps messages (in ``bucket`` and by stamp) and their arrival."""
         def callback(msg):
             now = time.perf_counter()
+            stamp = stamp_key(msg.header.stamp)
             with self.cond:
                 bucket.append(msg)
                 del bucket[:-self.keep]
-                self.arrival[(kind, stamp_key(msg.header.stamp))] = now
+                by_stamp = self.outputs.setdefault(kind, {})
+                by_stamp[stamp] = msg
+                while len(by_stamp) > self.keep:
+                    del by_stamp[next(iter(by_stamp))]
+                self.arrivals.append((kind, stamp))
+                del self.arrivals[:-4 * self.keep]
+                self.arrival[(kind, stamp)] = now
+                if len(self.arrival) > 8 * self.keep:
+                    for key in list(self.arrival)[:len(self.arrival) - 4 * self.keep]:
+                        del self.arrival[key]
                 self.cond.notify_all()
         return callback
 
@@ -182,17 +200,17 @@ class Feeder(Node):
 
     def outputs_of(self, stamp: StampKey, want_cloud: bool = True):
         """Return ``(depth, info, cloud)`` received with ``stamp`` (None where missing)."""
-        def pick(bucket):
-            found = [m for m in bucket if stamp_key(m.header.stamp) == tuple(stamp)]
-            return found[-1] if found else None
+        stamp = tuple(stamp)
         with self.cond:
-            return (pick(self.depths), pick(self.infos),
-                    pick(self.clouds) if want_cloud else None)
+            return (self.outputs['depth'].get(stamp), self.outputs['info'].get(stamp),
+                    self.outputs['points'].get(stamp) if want_cloud else None)
 
-    def publish(self, image, info=None) -> float:
-        """Publish camera_info (if given) then the image; return the image's send time."""
+    def publish(self, image=None, info=None) -> Optional[float]:
+        """Publish camera_info (if given), then the image (if given); return its send time."""
         if info is not None:
             self.info_pub.publish(info)
+        if image is None:
+            return None
         sent = time.perf_counter()
         self.image_pub.publish(image)
         return sent
