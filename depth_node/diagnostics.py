@@ -13,10 +13,7 @@ Diagnostics).
 import collections
 from dataclasses import dataclass, field
 import math
-import os
 import re
-import resource
-import sys
 import threading
 import time
 from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple
@@ -43,19 +40,6 @@ KEYS = (
     'output_subscribers', 'memory_rss_mb', 'gpu_memory_allocated_mb',
     'gpu_memory_reserved_mb',
 )
-
-
-_PAGE = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
-
-
-def rss_bytes() -> int:
-    """Return the resident set size of this process in bytes (peak RSS where /proc is absent)."""
-    try:
-        with open('/proc/self/statm', 'rb') as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, IndexError, ValueError):
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return int(peak) * (1 if sys.platform == 'darwin' else 1024)
 
 
 _NUMBERS = re.compile(r'[-+]?\d[\d.,eE+-]*')
@@ -286,6 +270,41 @@ def values(report: Report, info: Dict[str, object]) -> List[Tuple[str, str]]:
             value = info.get(key)
             out.append((key, 'n/a' if value is None else str(value)))
     return out
+
+
+def status_info(state: str, cfg: dict, model=None, input_size: Optional[str] = None,
+                subscribers: Optional[int] = None, rss: Optional[int] = None) -> Dict[str, str]:
+    """
+    Return the node's descriptive status values (:data:`KEYS` besides the counters).
+
+    ``cfg`` holds the parameter values; ``model`` the loaded DepthModel, if any
+    (its device, precision, reference focal, network input, CUDA memory).
+    """
+    info = {'state': state, 'input_transport': cfg['input_transport'],
+            'rate_limit_hz': f"{cfg['rate']:g}"}
+    if rss is not None:
+        info['memory_rss_mb'] = f'{rss / 1e6:.1f}'
+    if model is None:
+        info.update({'model': cfg['model'], 'device': cfg['device'],
+                     'precision': cfg['precision']})
+    else:
+        ref = model.reference_focal
+        info.update({
+            'model': model.model_id, 'model_family': model.family, 'device': str(model.device),
+            'precision': str(model.dtype).replace('torch.', ''),
+            'reference_focal_px': f'{ref:.1f}' if ref else 'camera fx',
+            'network_input': network_input_text(model.processor)})
+        if model.device.type == 'cuda':
+            import torch
+            info['gpu_memory_allocated_mb'] = \
+                f'{torch.cuda.memory_allocated(model.device) / 1e6:.1f}'
+            info['gpu_memory_reserved_mb'] = \
+                f'{torch.cuda.memory_reserved(model.device) / 1e6:.1f}'
+    if input_size is not None:
+        info['input_size'] = input_size
+    if subscribers is not None:
+        info['output_subscribers'] = str(subscribers)
+    return info
 
 
 def network_input_text(processor: dict) -> str:

@@ -177,6 +177,16 @@ def describe_camera(intr: Intrinsics) -> str:
             f'cx {intr.cx:.1f} cy {intr.cy:.1f}')
 
 
+def first_frame_text(intr: Intrinsics, opts: 'OutputOptions',
+                     reference_focal: Optional[float]) -> str:
+    """Return the log line of the first frame served: the camera and how it is used."""
+    return (f'first frame {describe_camera(intr)}, focal scaling '
+            f'{"on" if opts.focal_scaling else "off"}'
+            + (f', reference focal {reference_focal:.1f} px' if reference_focal else '')
+            + (', undistorted here' if opts.rectify else '')
+            + (f', outputs at 1/{opts.decimation}' if opts.decimation > 1 else ''))
+
+
 class FrameProcessor:
     """Runs a :class:`~depth_node.models.DepthModel` on frames, one after another."""
 

@@ -23,8 +23,6 @@ per kind of problem (:class:`~depth_node.diagnostics.LogThrottle`).
 """
 
 import collections
-import ctypes
-import ctypes.util
 import gc
 import os
 import sys
@@ -46,14 +44,15 @@ import torch
 
 from . import messages
 from .diagnostics import (assess, FrameStats, LogThrottle, network_input_text, problem_kind,
-                          rss_bytes, values)
+                          status_info, values)
 from .errors import (BadCameraInfoError, BadImageError, DepthNodeError, InvalidDepthError,
                      ModelLoadError, NoCameraInfoError, ParameterValueError)
-from .frame import describe_camera, FrameProcessor, OutputOptions
+from .frame import first_frame_text, FrameProcessor, OutputOptions
+from .memory import LargeFrameTrim, rss_bytes
 from .models import load_model
-from .pairing import CAMERA_INFO_HISTORY, FrameQueue, stamp_ns
+from .pairing import CAMERA_INFO_HISTORY, FrameQueue, input_qos_policy, stamp_ns
 from .params import check_parameter, check_parameters, descriptor, PARAMETERS
-from .scan import scan_frame_id
+from .scan import scan_frame_id, unknown_frame_text
 
 #: Seconds between lines of the same kind (a problem, a stream change).
 THROTTLE_S = 5.0
@@ -63,12 +62,12 @@ DEACTIVATE_WAIT_S = 10.0
 JOIN_TIMEOUT_S = 1.0
 #: Seconds between checks of the input publishers' QoS (to match new or restarted ones).
 QOS_CHECK_S = 1.0
-#: Output topics; with no subscriber on any of them no inference runs.
-OUTPUT_TOPICS = ('depth/image', 'depth/camera_info', 'points', 'scan', 'depth/colored')
-#: The publishers of OUTPUT_TOPICS (scan_pub only with publish_scan).
-OUTPUT_PUBLISHERS = ('depth_pub', 'info_pub', 'points_pub', 'scan_pub', 'colored_pub')
-#: A frame this many times larger or smaller than the one before returns freed memory to the OS.
-TRIM_GROWTH = 2.0
+#: Outputs: (attribute, message type, topic); scan_pub only with publish_scan. With no
+#: subscriber on any of them no inference runs.
+OUTPUTS = (('depth_pub', Image, 'depth/image'), ('info_pub', CameraInfo, 'depth/camera_info'),
+           ('points_pub', PointCloud2, 'points'), ('scan_pub', LaserScan, 'scan'),
+           ('colored_pub', Image, 'depth/colored'))
+OUTPUT_TOPICS = tuple(topic for _, _, topic in OUTPUTS)
 
 _SUCCESS = TransitionCallbackReturn.SUCCESS
 _FAILURE = TransitionCallbackReturn.FAILURE
@@ -77,15 +76,6 @@ _CUDA_OOM = getattr(torch.cuda, 'OutOfMemoryError', None) or type('NoCudaOom', (
 #: Dropped-frame reasons of the core's typed errors.
 _DROP_REASONS = ((NoCameraInfoError, 'no_camera_info'), (BadImageError, 'bad_image'),
                  (BadCameraInfoError, 'bad_camera_info'), (InvalidDepthError, 'bad_depth'))
-
-
-def _malloc_trim():
-    """Return glibc's ``malloc_trim`` (gives freed heap memory back to the OS), or None."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-        return libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
 
 
 class DepthNode(LifecycleNode):
@@ -113,8 +103,7 @@ class DepthNode(LifecycleNode):
         self._autostarting = False
         self._load_error: Optional[str] = None
         self._stopping = False
-        self._last_frame_size = 0
-        self._trim = _malloc_trim()
+        self._memory = LargeFrameTrim()
 
         self.frames = FrameStats()
         self.drops = self.frames.drops  # Counter of dropped frames by reason
@@ -240,34 +229,19 @@ class DepthNode(LifecycleNode):
 
     # ---------------------------------------------------------------- subscriptions
     def _input_qos(self, topic: str) -> Optional[QoSProfile]:
-        """
-        Subscription QoS for ``topic``: keep-last, reliability and durability as offered.
-
-        Reliability: ``input_qos``, where ``auto`` matches the publishers (best
-        effort if any is, as image_pipeline does). Durability: transient local
-        when every publisher offers it (a driver latching its camera_info), else
-        volatile. With no publisher yet, ``auto`` waits (returns None) and the
-        explicit modes subscribe volatile; a latching publisher that comes later
-        is matched by the periodic check.
-        """
-        mode = self._cfg['input_qos']
-        infos = self.get_publishers_info_by_topic(topic)
-        if mode == 'auto':
-            if not infos:
-                return None
-            best_effort = any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
-                              for i in infos)
-            reliability = ReliabilityPolicy.BEST_EFFORT if best_effort \
-                else ReliabilityPolicy.RELIABLE
-        else:
-            reliability = ReliabilityPolicy.RELIABLE if mode == 'reliable' \
-                else ReliabilityPolicy.BEST_EFFORT
-        latched = bool(infos) and all(
-            i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
-        durability = DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE
-        depth = CAMERA_INFO_HISTORY if topic == self._info_topic else 1
-        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
-                          reliability=reliability, durability=durability)
+        """Return the QoS to subscribe ``topic`` with (pairing.input_qos_policy), or None."""
+        offered = [(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT,
+                    i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL)
+                   for i in self.get_publishers_info_by_topic(topic)]
+        policy = input_qos_policy(self._cfg['input_qos'], offered)
+        if policy is None:
+            return None
+        reliable, latched = policy
+        return QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=CAMERA_INFO_HISTORY if topic == self._info_topic else 1,
+            reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
 
     def _check_subscriptions(self) -> None:
         """Subscribe to the inputs, or re-subscribe where the publishers' QoS changed."""
@@ -329,18 +303,11 @@ class DepthNode(LifecycleNode):
         self._first_frame_logged = False
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                              reliability=ReliabilityPolicy.RELIABLE)
-        overrides = QoSOverridingOptions.with_default_policies()
-        self.depth_pub = self.create_lifecycle_publisher(
-            Image, 'depth/image', out_qos, qos_overriding_options=overrides)
-        self.info_pub = self.create_lifecycle_publisher(
-            CameraInfo, 'depth/camera_info', out_qos, qos_overriding_options=overrides)
-        self.points_pub = self.create_lifecycle_publisher(
-            PointCloud2, 'points', out_qos, qos_overriding_options=overrides)
-        if cfg['publish_scan']:
-            self.scan_pub = self.create_lifecycle_publisher(
-                LaserScan, 'scan', out_qos, qos_overriding_options=overrides)
-        self.colored_pub = self.create_lifecycle_publisher(
-            Image, 'depth/colored', out_qos, qos_overriding_options=overrides)
+        for attr, msg_type, topic in OUTPUTS:
+            if attr != 'scan_pub' or cfg['publish_scan']:
+                setattr(self, attr, self.create_lifecycle_publisher(
+                    msg_type, topic, out_qos,
+                    qos_overriding_options=QoSOverridingOptions.with_default_policies()))
         self._state = 'inactive'
         self._info(
             f'ready: {model.describe()}, network input {network_input_text(model.processor)}, '
@@ -395,7 +362,7 @@ class DepthNode(LifecycleNode):
         self.queue.wait_idle(DEACTIVATE_WAIT_S)
 
     def _release(self) -> None:
-        for name in OUTPUT_PUBLISHERS:
+        for name, _, _ in OUTPUTS:
             pub = getattr(self, name)
             if pub is not None:
                 self.destroy_lifecycle_publisher(pub)
@@ -455,7 +422,7 @@ class DepthNode(LifecycleNode):
             finally:
                 frame = None
                 self.queue.done()
-            self._trim_after_large_frame(size)
+            self._memory.frame_done(size)
 
     def _drop_text(self, reason: str, exc: Exception) -> str:
         if reason == 'no_camera_info':
@@ -491,11 +458,7 @@ class DepthNode(LifecycleNode):
         frame = scan_frame_id(cfg['scan.frame_id'], image_frame_id)
         if frame is None and self._scan_frame_warned != image_frame_id:
             self._scan_frame_warned = image_frame_id
-            self._warn(
-                f"publish_scan: no scan, its frame is unknown: the image frame '{image_frame_id}' "
-                "does not end in '_optical_frame' or '_optical', so its body frame (x forward, "
-                'z up) cannot be named; set scan.frame_id to the frame at the camera with x '
-                'along the optical axis')
+            self._warn(unknown_frame_text(image_frame_id))
         return frame
 
     def _process(self, msg, info: Optional[CameraInfo], cfg: dict) -> None:
@@ -520,29 +483,8 @@ class DepthNode(LifecycleNode):
         self._log_events(out.events)
         if not self._first_frame_logged:
             self._first_frame_logged = True
-            ref = self.model.reference_focal
-            decimation = cfg['output_decimation']
-            self._info(f'first frame {describe_camera(out.intrinsics)}, focal scaling '
-                       f'{"on" if cfg["focal_scaling"] else "off"}'
-                       + (f', reference focal {ref:.1f} px' if ref else '')
-                       + ('' if cfg['input_rectified'] else ', undistorted here')
-                       + (f', outputs at 1/{decimation}' if decimation > 1 else ''))
+            self._info(first_frame_text(out.intrinsics, opts, self.model.reference_focal))
         self._publish(msg.header, out, t0, scan_frame)
-
-    def _trim_after_large_frame(self, size: int) -> None:
-        """
-        Give the memory of an unusually large frame back to the OS once it is gone.
-
-        glibc keeps freed heap memory of large buffers for reuse, so one 4000x3000
-        frame among 640x480 ones would leave the process hundreds of MB larger. The
-        memory is trimmed after the large frame and again after the next smaller one
-        (when the middleware has let go of the large messages).
-        """
-        previous, self._last_frame_size = self._last_frame_size, size
-        if previous and (size > TRIM_GROWTH * previous or previous > TRIM_GROWTH * size):
-            gc.collect()
-            if self._trim is not None:
-                self._trim(0)
 
     def _publish(self, header, out, t0: float, scan_frame: Optional[str] = None) -> None:
         """Publish the outputs of one frame, then count it (``t0``: start)."""
@@ -566,39 +508,17 @@ class DepthNode(LifecycleNode):
         """Return the node's DiagnosticStatus for the period since the previous call."""
         report = self.frames.report(time.monotonic())
         level, message = assess(self._state, report, self._image_topic, self._info_topic)
-        model = self.model
-        cfg = self._cfg
-        info = {'state': self._state, 'input_transport': cfg['input_transport'],
-                'rate_limit_hz': f"{cfg['rate']:g}", 'memory_rss_mb': f'{rss_bytes() / 1e6:.1f}'}
-        if model is not None:
-            ref = model.reference_focal
-            info.update({
-                'model': model.model_id, 'model_family': model.family,
-                'device': str(model.device),
-                'precision': str(model.dtype).replace('torch.', ''),
-                'reference_focal_px': f'{ref:.1f}' if ref else 'camera fx',
-                'network_input': network_input_text(model.processor)})
-            if model.device.type == 'cuda':
-                info['gpu_memory_allocated_mb'] = \
-                    f'{torch.cuda.memory_allocated(model.device) / 1e6:.1f}'
-                info['gpu_memory_reserved_mb'] = \
-                    f'{torch.cuda.memory_reserved(model.device) / 1e6:.1f}'
-        else:
-            info.update({'model': cfg['model'], 'device': cfg['device'],
-                         'precision': cfg['precision']})
         processor = self.processor
         cam = processor.cameras.camera if processor is not None else None
-        if cam is not None:
-            info['input_size'] = f'{cam.intrinsics.width}x{cam.intrinsics.height}'
-        if self.depth_pub is not None:
-            info['output_subscribers'] = str(self._subscribers(cfg))
-        status = DiagnosticStatus()
-        status.level = bytes([level])
-        status.name = f'{self.get_fully_qualified_name().lstrip("/")}: metric depth'
-        status.message = message
-        status.hardware_id = str(info.get('device', ''))
-        status.values = [KeyValue(key=k, value=v) for k, v in values(report, info)]
-        return status
+        info = status_info(
+            self._state, self._cfg, self.model,
+            input_size=f'{cam.intrinsics.width}x{cam.intrinsics.height}' if cam else None,
+            subscribers=self._subscribers(self._cfg) if self.depth_pub is not None else None,
+            rss=rss_bytes())
+        return DiagnosticStatus(
+            level=bytes([level]), message=message, hardware_id=str(info.get('device', '')),
+            name=f'{self.get_fully_qualified_name().lstrip("/")}: metric depth',
+            values=[KeyValue(key=k, value=v) for k, v in values(report, info)])
 
     def publish_diagnostics(self) -> None:
         """Publish one DiagnosticArray on /diagnostics (the timer's callback)."""

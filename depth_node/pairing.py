@@ -22,7 +22,7 @@ forgotten), camera_info stopping while images go on, and resuming.
 from dataclasses import dataclass, field
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from .stream import Event
 
@@ -44,6 +44,28 @@ def stamp_key(header) -> StampKey:
 def stamp_ns(header) -> int:
     """Return a header's stamp in nanoseconds."""
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def input_qos_policy(mode: str, offered: Sequence[Tuple[bool, bool]]
+                     ) -> Optional[Tuple[bool, bool]]:
+    """
+    Return ``(reliable, transient_local)`` to subscribe an input with, or None to wait.
+
+    ``offered`` holds ``(best_effort, transient_local)`` of each publisher of the
+    topic. Reliability: ``mode`` (``input_qos``), where ``auto`` matches the
+    publishers (best effort if any is, as image_pipeline does) and waits while
+    there is none. Durability: transient local when every publisher offers it (a
+    driver latching its camera_info; a transient-local subscription would not
+    match a volatile publisher), else volatile.
+    """
+    if mode == 'auto':
+        if not offered:
+            return None
+        reliable = not any(best_effort for best_effort, _ in offered)
+    else:
+        reliable = mode == 'reliable'
+    latched = bool(offered) and all(transient_local for _, transient_local in offered)
+    return reliable, latched
 
 
 def _stamp_text(key: StampKey) -> str:

@@ -78,6 +78,14 @@ def scan_frame_id(configured: str, image_frame_id: str) -> Optional[str]:
     return configured if configured else body_frame_id(str(image_frame_id))
 
 
+def unknown_frame_text(image_frame_id: str) -> str:
+    """Return the log line for images whose frame gives no scan frame (said once per frame)."""
+    return (f"publish_scan: no scan, its frame is unknown: the image frame '{image_frame_id}' "
+            "does not end in '_optical_frame' or '_optical', so its body frame (x forward, z "
+            'up) cannot be named; set scan.frame_id to the frame at the camera with x along '
+            'the optical axis')
+
+
 @dataclass
 class ScanData:
     """The fields of a sensor_msgs/LaserScan besides the header."""

@@ -11,7 +11,6 @@ static_transform_publisher take, and the parameter names Nav2's layers declare (
 below from Nav2's sources).
 """
 
-import ast
 from pathlib import Path
 
 from depth_node.scan import body_frame_id, OPTICAL_IN_BODY_RPY
@@ -21,27 +20,16 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 RVIZ_FILE = REPO / 'rviz' / 'depth_node.rviz'
-NODE_FILE = REPO / 'depth_node' / 'node.py'
 NAV2_FILE = REPO / 'config' / 'nav2' / 'costmap_example.yaml'
 
 #: The node's input image; the launch file gives rviz2 the same remapping as the node.
 INPUT_TOPICS = {'image'}
-#: Outputs not created by node.py yet (none now; kept for outputs wired in later).
-PENDING_OUTPUTS = set()
 
 
 def node_published_topics():
-    """Return the topic names node.py passes to create_(lifecycle_)publisher."""
-    tree = ast.parse(NODE_FILE.read_text(encoding='utf-8'))
-    topics = set()
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Call)
-                and getattr(node.func, 'attr', None) in (
-                    'create_publisher', 'create_lifecycle_publisher')
-                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)):
-            topics.add(node.args[1].value)
-    assert topics, 'no publishers found in depth_node/node.py'
-    return topics
+    """Return the topics the node creates its output publishers on (node.OUTPUTS)."""
+    from depth_node.node import OUTPUTS
+    return {topic for _, _, topic in OUTPUTS}
 
 
 @pytest.fixture(scope='module')
@@ -68,7 +56,7 @@ def test_setup_installs_the_rviz_config():
 
 
 def test_rviz_topics_are_what_the_node_publishes(rviz):
-    published = node_published_topics() | PENDING_OUTPUTS
+    published = node_published_topics()
     topics = {d['Topic']['Value'] for d in displays(rviz) if 'Topic' in d}
     assert topics, 'no topics in the .rviz file'
     unknown = topics - published - INPUT_TOPICS

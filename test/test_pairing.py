@@ -5,7 +5,7 @@
 import threading
 from types import SimpleNamespace
 
-from depth_node.pairing import FrameQueue, INFO_WAIT_S
+from depth_node.pairing import FrameQueue, INFO_WAIT_S, input_qos_policy
 from depth_node.stream import StreamMonitor
 
 
@@ -170,3 +170,14 @@ def test_stream_monitor_reports_each_change_once():
     assert [e.kind for e in events] == ['camera_info_late', 'resolution', 'encoding', 'frame_id']
     assert '2 frame(s) dropped' in events[0].text and '64x48 -> 32x24' in events[1].text
     assert monitor.frame(32, 24, 'bgr8', 'cam2') == []
+
+
+def test_input_qos_policy_matches_reliability_and_durability():
+    """(reliable, transient_local) from the publishers: (best_effort, transient_local) each."""
+    assert input_qos_policy('auto', []) is None  # wait for a publisher
+    assert input_qos_policy('auto', [(False, False)]) == (True, False)
+    assert input_qos_policy('auto', [(False, False), (True, False)]) == (False, False)
+    assert input_qos_policy('auto', [(False, True)]) == (True, True)  # a latched camera_info
+    assert input_qos_policy('auto', [(False, True), (False, False)]) == (True, False)
+    assert input_qos_policy('reliable', []) == (True, False)
+    assert input_qos_policy('best_effort', [(False, True)]) == (False, True)

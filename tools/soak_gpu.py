@@ -117,7 +117,7 @@ def soak(args, context):
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from depth_node.diagnostics import rss_bytes
+    from depth_node.memory import rss_bytes
     from depth_node.node import DepthNode
     from depth_node.testing.feeder import Feeder, make_image, make_info
     from depth_node.testing.soak import MemoryTracker

@@ -13,7 +13,7 @@ per 1000 frames over the rest.
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from ..diagnostics import rss_bytes
+from ..memory import rss_bytes
 
 
 @dataclass
