@@ -340,7 +340,8 @@ class FrameProcessor:
                 'overflow? try precision:=fp32)')
         pixels, depth, intr, info_fields = decimate_outputs(
             pixels, depth, intr, info_fields, opts.decimation, timings)
-        published, depth, flying = self._edge_filter(depth, intr, opts, timings)
+        flying = self._edge_filter(depth, intr, opts, timings)
+        published = _without(depth, flying) if opts.edge_filter_depth else depth
         t0 = time.perf_counter()
         encoding, step, data = depth_to_image_fields(published, opts.depth_encoding)
         t1 = time.perf_counter()
@@ -350,34 +351,37 @@ class FrameProcessor:
             cloud = self.clouds.build(depth, intr, pixels if opts.points_rgb else None,
                                       rgb_order=rgb_order, stride=opts.points_stride,
                                       organized=opts.points_organized,
-                                      min_depth=opts.min_depth, max_depth=opts.max_depth)
+                                      min_depth=opts.min_depth, max_depth=opts.max_depth,
+                                      invalid=flying)
             timings['cloud_msg'] = (time.perf_counter() - t1) * 1000.0
+        scan = None
+        if opts.scan:
+            scan = self._scan(published if opts.edge_filter_depth else _without(depth, flying),
+                              intr, opts, timings)
         return FrameOutput(pixels, rgb_order, published, intr, info_fields, encoding, step,
-                           data, cloud, timings, events or [],
-                           scan=self._scan(depth, intr, opts, timings),
-                           colored=_colored(published, opts, timings), flying_pixels=flying)
+                           data, cloud, timings, events or [], scan=scan,
+                           colored=_colored(published, opts, timings),
+                           flying_pixels=None if flying is None else int(
+                               np.count_nonzero(flying)))
 
     def _edge_filter(self, depth: np.ndarray, intr: Intrinsics, opts: OutputOptions,
-                     timings: dict):
+                     timings: dict) -> Optional[np.ndarray]:
         """
-        Return ``(published depth, depth for the cloud and scan, flying pixel count)``.
+        Return the flying pixels of ``depth`` (a bool mask), or None when not needed.
 
         The filter runs only where its result is used: a cloud, a scan, or the
-        depth image with ``edge_filter_depth``.
+        depth image with ``edge_filter_depth``. The cloud takes the mask as it is;
+        a copy without the flying pixels is made only for the scan and the depth
+        image (:func:`_without`).
         """
         if not opts.edge_filter or not (
                 opts.publish_points or opts.scan or opts.edge_filter_depth):
-            return depth, depth, None
+            return None
         t0 = time.perf_counter()
         self.edges.min_angle = float(opts.edge_min_angle)
         mask = self.edges.mask(depth, intr)
-        flying = int(np.count_nonzero(mask))
-        clean = depth
-        if flying:
-            clean = depth.copy()
-            np.copyto(clean, np.float32(np.nan), where=mask)
         timings['edge_filter'] = (time.perf_counter() - t0) * 1000.0
-        return (clean if opts.edge_filter_depth else depth), clean, flying
+        return mask
 
     def _scan(self, depth: np.ndarray, intr: Intrinsics, opts: OutputOptions,
               timings: dict) -> Optional[ScanData]:
@@ -612,6 +616,15 @@ class _HostDepths:
         if self._tensors['clean'] is self._tensors['published']:
             return self._host.get('clean')
         return None
+
+
+def _without(depth: np.ndarray, invalid: Optional[np.ndarray]) -> np.ndarray:
+    """Return ``depth`` with the ``invalid`` pixels NaN (a copy; ``depth`` itself if none)."""
+    if invalid is None or not invalid.any():
+        return depth
+    clean = depth.copy()
+    np.copyto(clean, np.float32(np.nan), where=invalid)
+    return clean
 
 
 def _has_finite(depth: np.ndarray) -> bool:

@@ -229,14 +229,16 @@ class CloudBuilder:
 
     def build(self, depth: np.ndarray, intr: Intrinsics, rgb: Optional[np.ndarray] = None, *,
               rgb_order: Sequence[int] = (0, 1, 2), stride: int = 1, organized: bool = True,
-              min_depth: float = 0.0, max_depth: float = 0.0) -> CloudData:
+              min_depth: float = 0.0, max_depth: float = 0.0,
+              invalid: Optional[np.ndarray] = None) -> CloudData:
         """
         Back-project ``depth`` (metres, NaN/<=0 invalid, +inf too far) into cloud data.
 
         ``rgb`` (``H x W x C`` uint8 whose red, green and blue channels are
         ``rgb_order``, so BGR, RGBA and mono need no copy) adds a packed rgb field. Points outside
         ``[min_depth, max_depth]`` (``max_depth`` 0 = no limit) are invalid: NaN in
-        an organized cloud, left out of a dense one.
+        an organized cloud, left out of a dense one. So are the pixels where the
+        ``H x W`` bool mask ``invalid`` is True (the edge filter's flying pixels).
         """
         grid = self.grid(intr, stride)
         s = grid.stride
@@ -247,6 +249,8 @@ class CloudBuilder:
             valid = z > max(min_depth, 0.0)
             # +inf ("too far", REP 117) is never a point, with or without a limit.
             valid &= z <= max_depth if max_depth > 0.0 else z < np.inf
+        if invalid is not None:
+            np.greater(valid, invalid[::s, ::s] if s > 1 else invalid, out=valid)  # & ~invalid
         nf = 4 if rgb is not None else 3
         names = ('x', 'y', 'z', 'rgb')[:nf]
         fields = [(name, 4 * i, POINTFIELD_FLOAT32, 1) for i, name in enumerate(names)]

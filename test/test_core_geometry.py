@@ -226,3 +226,19 @@ def test_dense_cloud_without_valid_points_is_empty():
     for pixels in (None, rgb):
         cloud = CloudBuilder().build(depth, intr, pixels, organized=False)
         assert (cloud.height, cloud.width, len(cloud.data), cloud.is_dense) == (1, 0, 0, True)
+
+
+@pytest.mark.parametrize('organized', [True, False])
+@pytest.mark.parametrize('stride', [1, 2])
+def test_an_invalid_mask_leaves_out_exactly_those_pixels(organized, stride):
+    """build(invalid=mask) writes the bytes of the depth with the masked pixels NaN."""
+    rng = np.random.default_rng(7)
+    intr = Intrinsics(37, 29, 31.0, 33.0, 17.3, 15.1)
+    depth = rng.uniform(0.1, 6.0, (29, 37)).astype(np.float32)
+    rgb = rng.integers(0, 256, (29, 37, 3), dtype=np.uint8)
+    mask = rng.random(depth.shape) < 0.3
+    masked = np.where(mask, np.float32(np.nan), depth)
+    cloud = CloudBuilder().build(depth, intr, rgb, stride=stride, organized=organized,
+                                 invalid=mask)
+    assert cloud.data.tobytes() == reference_cloud(masked, intr, rgb, (0, 1, 2), stride,
+                                                   organized, 0.0, 0.0)
