@@ -104,6 +104,7 @@ class DepthNode(LifecycleNode):
         self._load_error: Optional[str] = None
         self._stopping = False
         self._memory = LargeFrameTrim()
+        self._largest_messages = 0
 
         self.frames = FrameStats()
         self.drops = self.frames.drops  # Counter of dropped frames by reason
@@ -485,6 +486,19 @@ class DepthNode(LifecycleNode):
             self._first_frame_logged = True
             self._info(first_frame_text(out.intrinsics, opts, self.model.reference_focal))
         self._publish(msg.header, out, t0, scan_frame)
+        self._note_message_size(len(msg.data) + len(out.depth_data)
+                                + (len(out.cloud.data) if out.cloud is not None else 0), out)
+
+    def _note_message_size(self, size: int, out) -> None:
+        """Say once per new maximum that the middleware keeps buffers of this size."""
+        previous, self._largest_messages = self._largest_messages, max(
+            self._largest_messages, size)
+        if previous and size > 2 * previous:
+            self._info(
+                f'{out.intrinsics.width}x{out.intrinsics.height} frame: its messages take '
+                f'{size / 1e6:.0f} MB; the middleware (Fast DDS) keeps its buffers at the '
+                'largest message each topic carried, so the process stays that much larger '
+                'after this frame; the node returns its own memory (README, Operations)')
 
     def _publish(self, header, out, t0: float, scan_frame: Optional[str] = None) -> None:
         """Publish the outputs of one frame, then count it (``t0``: start)."""

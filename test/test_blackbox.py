@@ -162,6 +162,7 @@ TROUBLESHOOTING = {
     'error: .../model.safetensors is corrupt': 'test_bad_start_ends_in_one_line',
     'preprocessor_config.json has an unusable size': 'test_bad_start_ends_in_one_line',
     'autostart is false': 'test_autostart_false_says_how_to_go_on',
+    '4000x3000 frame: its messages take': 'test_large_frame_leaves_no_lasting_memory',
     'error: cannot fetch': 'test_start_with_an_unusable_model_ends_in_one_line',
     "error: '...' is a relative-depth": 'test_start_with_an_unusable_model_ends_in_one_line',
     "error: device 'cuda' requested": 'test_start_with_an_unusable_model_ends_in_one_line',
@@ -866,6 +867,7 @@ def test_large_frame_leaves_no_lasting_memory(bb):
         bb.peer.unsubscribe_outputs()
         bb.peer.subscribe_outputs()
     bb.good_frame(mark)
+    bb.proc.wait_line(trouble('4000x3000 frame: its messages take'), 5.0, mark)
     first, second = rss[1] - rss[0], rss[2] - rss[1]
     assert first < middleware + 40.0, (
         f'RSS {rss} MB: +{first:.0f} MB after one 4000x3000 frame (Fast DDS keeps '
