@@ -11,7 +11,6 @@ exactly one copy into an ``array.array('B')``, the type rclpy stores without
 conversion.
 """
 
-import array
 from typing import Tuple
 
 import numpy as np
@@ -75,13 +74,6 @@ def rgb_from_array(pixels: np.ndarray, order: Tuple[int, int, int]) -> np.ndarra
     if tuple(order) == (0, 1, 2) and pixels.shape[2] == 3:
         return np.ascontiguousarray(pixels)
     return np.ascontiguousarray(pixels[:, :, list(order)])
-
-
-def bytes_of(array_like: np.ndarray) -> array.array:
-    """Copy a numpy array's memory once into an ``array.array('B')`` for ``msg.data``."""
-    out = array.array('B')
-    out.frombytes(np.ascontiguousarray(array_like).data.cast('B'))
-    return out
 
 
 def depth_to_image_fields(depth: np.ndarray, encoding: str = '32FC1'):

@@ -17,6 +17,7 @@ import numpy as np
 
 from .conversions import POINTFIELD_FLOAT32, unpack_rgb
 from .errors import BadCameraInfoError
+from .msgfill import byte_buffer, byte_view
 
 
 @dataclass(frozen=True)
@@ -290,11 +291,10 @@ def _message_buffer(shape) -> Tuple[array.array, np.ndarray]:
     """
     Return a new ``array.array('B')`` for ``msg.data`` and a float32 view of it in ``shape``.
 
-    The cloud is written straight into the message's own buffer: no second copy,
-    and the repeat fills (pre-faults) the memory faster than ``np.empty`` pages in.
+    The cloud is written straight into the message's own buffer: no second copy.
     """
-    data = array.array('B', b'\0') * (4 * int(np.prod(shape)))
-    return data, np.frombuffer(data, dtype=np.float32).reshape(shape)
+    data = byte_buffer(4 * int(np.prod(shape)))
+    return data, byte_view(data, np.float32, shape)
 
 
 def _pack_rgb_into(out: np.ndarray, pixels: np.ndarray, rgb_order: Sequence[int]) -> None:

@@ -26,8 +26,7 @@ import threading
 import time
 
 from depth_node.testing.blackbox import (camera_info, check_cloud, check_depth, Intr,
-                                         node_executable, NodeProcess, rgb_image, RosPeer,
-                                         Session)
+                                         node_executable, NodeProcess, rgb_image, RosPeer, Session)
 from depth_node.testing.ros_harness import make_fast_checkpoint
 from depth_node.testing.tiny_models import textured_image
 import numpy as np
@@ -928,8 +927,8 @@ def damage_size(src, dst):
 @pytest.fixture(scope='module')
 def startup(ros_domain_id, fast_da_dir, tiny_da_dir, tmp_path_factory):
     """Start every start-up case at once (each is a short process, most of them fail)."""
-    import torch
     from depth_node.testing.tiny_models import make_depth_anything
+    import torch
     tmp = tmp_path_factory.mktemp('bb_startup')
     truncated = damage_weights(tiny_da_dir, tmp / 'truncated')
     bad_size = damage_size(tiny_da_dir, tmp / 'bad_size')
@@ -1146,8 +1145,9 @@ def compressed_cases(rgb):
     bgr = np.ascontiguousarray(rgb[..., ::-1])
     jpeg = encoded('.jpg', bgr)
     rng = np.random.default_rng(5)
-    from PIL import Image as PILImage
     import io
+
+    from PIL import Image as PILImage
     la = io.BytesIO()
     PILImage.fromarray(np.dstack([rgb[..., 0], rgb[..., 1]]), 'LA').save(la, 'PNG')
     return {

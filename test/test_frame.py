@@ -6,12 +6,12 @@ import dataclasses
 from types import SimpleNamespace
 
 from depth_node.camera import camera_info_fields, pinhole_camera_info
-from depth_node.conversions import bytes_of
 from depth_node.errors import (BadCameraInfoError, BadImageError, InvalidDepthError,
                                NoCameraInfoError)
 from depth_node.frame import FrameProcessor, OutputOptions
 from depth_node.geometry import Intrinsics
 from depth_node.models import load_model
+from depth_node.msgfill import as_byte_array
 from depth_node.testing.feeder import make_compressed
 from depth_node.testing.tiny_models import make_depth_pro, textured_image
 import numpy as np
@@ -27,7 +27,8 @@ def image_msg(rgb, encoding='rgb8', frame_id='cam'):
     stamp = SimpleNamespace(sec=1, nanosec=0)
     return SimpleNamespace(header=SimpleNamespace(stamp=stamp, frame_id=frame_id),
                            height=rgb.shape[0], width=rgb.shape[1], encoding=encoding,
-                           is_bigendian=0, step=rgb.shape[1] * rgb.shape[2], data=bytes_of(rgb))
+                           is_bigendian=0, step=rgb.shape[1] * rgb.shape[2],
+                           data=as_byte_array(rgb))
 
 
 @pytest.fixture(scope='module')

@@ -256,8 +256,8 @@ def independent_reference_focal(domain, processor_dir):
 def independent_focal_at_network(fx, fy, height, width, processor_dir):
     """Mean focal at the network input of the processor in ``processor_dir`` (padded path)."""
     from transformers import ZoeDepthImageProcessorPil
-    from transformers.models.zoedepth.image_processing_pil_zoedepth import (
-        get_resize_output_image_size)
+    from transformers.models.zoedepth.image_processing_pil_zoedepth import \
+        get_resize_output_image_size
     proc = ZoeDepthImageProcessorPil.from_pretrained(processor_dir)
     ph = height + 2 * int(np.sqrt(height / 2) * 3)
     pw = width + 2 * int(np.sqrt(width / 2) * 3)

@@ -4,8 +4,8 @@
 
 from depth_node.conversions import cloud_to_structured, image_fields_to_depth
 from depth_node.testing.ros_harness import Harness, make_image, make_info
-from depth_node.testing.tiny_models import (make_depth_anything_3, make_depth_pro,
-                                            make_zoedepth, textured_image)
+from depth_node.testing.tiny_models import (make_depth_anything_3, make_depth_pro, make_zoedepth,
+                                            textured_image)
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter

@@ -12,8 +12,8 @@ back to the network's own field of view and publish the same estimated camera.
 
 from depth_node import messages
 from depth_node.camera import camera_info_fields, CameraInfoFields, pinhole_camera_info
-from depth_node.conversions import bytes_of
 from depth_node.geometry import Intrinsics
+from depth_node.msgfill import as_byte_array
 from depth_node.offline.bag import bag_typestore
 from depth_node.offline.run import main as run_main
 from depth_node.testing.ros_harness import Harness
@@ -80,7 +80,7 @@ def node_outputs(context, model_dir, rgbs, info: CameraInfoFields):
             header = messages.header(types, t, 'cam_optical')
             bgr = np.ascontiguousarray(rgb[:, :, ::-1])
             image = messages.image(types, header, H, W, 'bgr8', W * 3,
-                                   bytes_of(bgr))
+                                   as_byte_array(bgr))
             depth, cam, cloud = h.process(image, messages.camera_info(types, header, info))
             out[t] = {'depth/image': depth, 'depth/camera_info': cam, 'points': cloud}
         return out

@@ -42,8 +42,8 @@ import numpy as np
 
 from .. import messages
 from ..camera import pinhole_camera_info
-from ..conversions import bytes_of
 from ..geometry import Intrinsics
+from ..msgfill import as_byte_array
 from ..params import DEFAULT_MODEL
 from ..timing import StageTimes
 
@@ -166,7 +166,7 @@ def image_message(pixels: np.ndarray, stamp_ns: int = 0, frame_id: str = 'camera
     stamp = SimpleNamespace(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
     return SimpleNamespace(header=SimpleNamespace(stamp=stamp, frame_id=frame_id),
                            height=height, width=width, encoding='rgb8', is_bigendian=0,
-                           step=width * 3, data=bytes_of(pixels))
+                           step=width * 3, data=as_byte_array(pixels))
 
 
 def fill_ros_messages(out, types: messages.MessageTypes, timings: dict) -> None:

@@ -34,7 +34,7 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from .feeder import Feeder
+from .feeder import Feeder, make_info
 from .tiny_models import textured_image
 from ..conversions import cloud_to_structured, image_fields_to_depth, unpack_rgb
 
@@ -481,17 +481,9 @@ def rgb_image(width: int, height: int, rgb: np.ndarray, *, stamp: Stamp, frame_i
 
 def camera_info(width: int, height: int, fx: float, fy: float, cx: float, cy: float, *,
                 stamp: Stamp, frame_id: str, use_p: bool = True) -> CameraInfo:
-    """Return the CameraInfo of a rectified pinhole camera (K and P alike)."""
-    msg = CameraInfo()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
-    msg.header.frame_id = frame_id
-    msg.width, msg.height = width, height
-    msg.distortion_model = 'plumb_bob'
-    msg.d = [0.0] * 5
-    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0] if use_p else [0.0] * 12
-    return msg
+    """Return the CameraInfo of a rectified pinhole camera (K and P alike; the Feeder's)."""
+    return make_info(width, height, fx, fy, cx, cy, stamp=stamp, frame_id=frame_id,
+                     use_p=use_p)
 
 
 class Session:

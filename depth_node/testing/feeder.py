@@ -25,8 +25,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from .. import messages
-from ..conversions import bytes_of
 from ..geometry import Intrinsics
+from ..msgfill import as_byte_array
 
 RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                       reliability=ReliabilityPolicy.RELIABLE)
@@ -61,7 +61,7 @@ def make_image(rgb: np.ndarray, stamp=(1, 0), frame_id='cam_optical',
     msg.height, msg.width = arr.shape[:2]
     msg.encoding = encoding
     msg.step = arr.shape[1] * arr.shape[2]
-    msg.data = bytes_of(arr)
+    msg.data = as_byte_array(arr)
     return msg
 
 
