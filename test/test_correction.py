@@ -2,11 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """The global depth correction: scale in depth, shift in inverse depth, NaN and +inf kept."""
 
+from depth_node.correction import Correction, IDENTITY
 import numpy as np
 import pytest
 import torch
-
-from depth_node.correction import Correction, IDENTITY
 
 
 def test_identity_returns_the_same_array():
