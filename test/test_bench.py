@@ -91,6 +91,7 @@ def test_bench_refuses_batching_with_flip_tta(capsys):
 @pytest.mark.parametrize('family', ['depth_anything', 'zoedepth-nk', 'depth_pro'])
 def test_predict_batch_equals_one_at_a_time(tmp_path, family):
     from depth_node.models import load_model
+    from depth_node.outputs import PredictRequest
     from depth_node.testing.tiny_models import (make_depth_anything, make_depth_pro, make_zoedepth,
                                                 textured_image)
     import numpy as np
@@ -99,7 +100,8 @@ def test_predict_batch_equals_one_at_a_time(tmp_path, family):
             'depth_pro': lambda: make_depth_pro(tmp_path)}[family]()
     model = load_model(path, 'cpu')
     images = [textured_image(60, 80, seed=s) for s in range(3)]
-    batched = model.predict_batch(images, focal=(70.0, 70.0))
+    requests = [PredictRequest(image, focal=(70.0, 70.0)) for image in images]
+    batched = [depth for _, depth in model.predict_many(requests)]
     for image, depth in zip(images, batched):
         np.testing.assert_allclose(depth, model.predict(image, focal=(70.0, 70.0)), rtol=1e-3)
 

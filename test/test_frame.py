@@ -13,7 +13,7 @@ from depth_node.geometry import Intrinsics
 from depth_node.models import load_model
 from depth_node.msgfill import as_byte_array
 from depth_node.testing.feeder import make_compressed
-from depth_node.testing.tiny_models import make_depth_pro, textured_image
+from depth_node.testing.tiny_models import make_depth_pro, predictions_of, textured_image
 import numpy as np
 import pytest
 
@@ -116,8 +116,8 @@ def test_roi_outside_the_sensor_is_refused(da_model):
 
 def test_no_finite_depth_is_a_clear_error(da_model, monkeypatch):
     processor = FrameProcessor(da_model)
-    monkeypatch.setattr(da_model, 'predict',
-                        lambda *a, **k: np.full((H, W), np.nan, np.float32))
+    monkeypatch.setattr(da_model, 'predict_many', predictions_of(
+        lambda *a, **k: np.full((H, W), np.nan, np.float32)))
     with pytest.raises(InvalidDepthError, match='no finite depth'):
         processor.process_pixels(textured_image(H, W), (0, 1, 2), INFO, OPTS)
 

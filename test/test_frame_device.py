@@ -11,8 +11,9 @@ the host depth map downloaded only when read.
 """
 
 from depth_node.camera import camera_info_fields, pinhole_camera_info
+from depth_node.device_payloads import DeviceFrameOutput
 from depth_node.errors import InvalidDepthError
-from depth_node.frame import DeviceFrameOutput, FrameProcessor, OutputOptions
+from depth_node.frame import FrameProcessor, OutputOptions
 from depth_node.geometry import Intrinsics
 from depth_node.testing.tiny_models import textured_image
 import numpy as np
@@ -44,14 +45,15 @@ class FakeModel:
         self.depth = depth
         self.calls = []
 
-    def predict(self, pixels, rgb_order=(0, 1, 2), focal=None, timings=None, *,
-                on_device=False):
-        self.calls.append(on_device)
-        if not on_device:
-            return self.depth.copy()
-        image = torch.from_numpy(np.array(pixels)).to(self.device).permute(2, 0, 1)[None]
-        image = image[:, list(rgb_order)]
-        return torch.from_numpy(self.depth.copy()).to(self.device), image
+    def predict_many(self, requests, max_batch=0):
+        for index, request in enumerate(requests):
+            self.calls.append(request.on_device)
+            if not request.on_device:
+                yield index, self.depth.copy()
+                continue
+            image = torch.from_numpy(np.array(request.pixels)).to(self.device)
+            image = image.permute(2, 0, 1)[None][:, list(request.rgb_order)]
+            yield index, (torch.from_numpy(self.depth.copy()).to(self.device), image)
 
 
 def assert_same_outputs(host, dev):

@@ -21,6 +21,7 @@ from depth_node.geometry import Intrinsics
 from depth_node.params import PARAMETERS
 from depth_node.scan import ScanBuilder
 from depth_node.testing import synthetic
+from depth_node.testing.tiny_models import predictions_of
 from depth_node.visualize import colorize_depth_bgr
 import numpy as np
 import pytest
@@ -42,8 +43,8 @@ class BlurredRoom:
         self.rgb = rgb
         self.depth = cv2.GaussianBlur(depth, (0, 0), 2.0).astype(np.float32)
 
-    def predict(self, pixels, rgb_order=(0, 1, 2), focal=None, timings=None):
-        return self.depth.copy()
+    def predict_many(self, requests, max_batch=0):
+        return predictions_of(lambda *args, **kwargs: self.depth.copy())(requests)
 
 
 @pytest.fixture(scope='module')
@@ -80,7 +81,9 @@ def reference_points(depth, fields):
 
 def test_defaults_are_the_node_parameters():
     defaults = {p.name: p.default for p in PARAMETERS}
-    assert OutputOptions.from_parameters(defaults) == OutputOptions()
+    # reference_focal: the node passes its value (0 = the checkpoint's own) with every
+    # frame; the options' own default None leaves the loaded model's setting (offline tools).
+    assert OutputOptions.from_parameters(defaults) == OutputOptions(reference_focal=0.0)
     opts = OutputOptions.from_parameters(defaults, colored=True)
     assert opts.colored and opts.edge_filter and not opts.edge_filter_depth and not opts.scan
 

@@ -29,6 +29,7 @@ from depth_node.errors import ModelLoadError, UnsupportedModelError
 from depth_node.models import load_model
 from depth_node.models.depth_anything_3 import (CANONICAL_FOCAL, network_size, PROCESS_RES,
                                                 resize_for_network, SKY_THRESHOLD)
+from depth_node.outputs import PredictRequest
 from depth_node.testing.tiny_models import make_depth_anything_3, textured_image
 import numpy as np
 import pytest
@@ -337,7 +338,8 @@ def test_reference_focal_replaces_the_canonical_300(tiny):
 
 def test_batch_equals_single_frames(tiny):
     imgs = [textured_image(240, 320, seed=s) for s in (20, 21)]
-    batch = tiny.predict_batch(imgs, focal=(300.0, 300.0))
+    batch = [depth for _, depth in tiny.predict_many(
+        [PredictRequest(img, focal=(300.0, 300.0)) for img in imgs])]
     for img, got in zip(imgs, batch):
         np.testing.assert_allclose(got, tiny.predict(img, focal=(300.0, 300.0)), rtol=1e-4,
                                    atol=1e-5)

@@ -16,6 +16,7 @@ from depth_node.errors import UnsupportedModelError
 from depth_node.models import load_model
 from depth_node.models.zoedepth import (focal_at_network, head_domains, network_geometry,
                                         reference_focal_for, TRAINING_CAMERAS)
+from depth_node.outputs import PredictRequest
 import numpy as np
 import pytest
 import torch
@@ -302,7 +303,8 @@ def test_nk_batch_routes_every_image_to_its_own_head(zoe_dirs, reference_post):
     images = [textured(240, 320, seed=11), textured(240, 320, seed=12)]
     steer_router(model, [model.preprocess(model.upload(img))[0] for img in images])
     focal = (300.0, 300.0)
-    batched = model.predict_batch(images + [images[0]], focal=focal)
+    batched = [depth for _, depth in model.predict_many(
+        [PredictRequest(image, focal=focal) for image in images + [images[0]]])]
     # The reference: ZoeDepth runs one image per forward pass, so each routes alone;
     # transformers' processor, network and post-processing, with the routed head's focal.
     net = AutoModelForDepthEstimation.from_pretrained(path).eval()

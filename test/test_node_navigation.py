@@ -15,6 +15,7 @@ from depth_node.geometry import intrinsics_from_camera_info
 from depth_node.scan import ScanBuilder
 from depth_node.testing.feeder import stamp_key
 from depth_node.testing.ros_harness import Harness, make_image, make_info, RELIABLE
+from depth_node.testing.tiny_models import predictions_of
 from depth_node.visualize import colorize_depth_bgr
 import numpy as np
 import pytest
@@ -94,7 +95,7 @@ def test_scan_is_the_scan_of_the_published_depth(scan_harness):
     h = scan_harness
     scans = Collector(h, LaserScan, 'scan')
     h.wait_for(lambda: h.node.scan_pub.get_subscription_count() > 0, 10.0, 'scan subscriber')
-    h.node.model.predict = blurred_step  # a frame with flying pixels
+    h.node.model.predict_many = predictions_of(blurred_step)  # a frame with flying pixels
     for stamp, apply_to_depth in (((2, 0), True), ((3, 0), False)):
         set_params(h, edge_filter__apply_to_depth=apply_to_depth)
         depth_msg, info_msg, _ = h.process(*frame(stamp))
@@ -119,7 +120,7 @@ def test_scan_is_the_scan_of_the_published_depth(scan_harness):
             (ref.angle_min, ref.angle_max, ref.angle_increment), rel=1e-7)
         assert (scan.range_min, scan.range_max) == pytest.approx((0.45, 30.0))
     # The same with the real (tiny) network.
-    del h.node.model.predict
+    del h.node.model.predict_many
     depth_msg, info_msg, _ = h.process(*frame((4, 0), seed=3))
     depth = image_fields_to_depth(depth_msg)
     intr = intrinsics_from_camera_info(info_msg)
@@ -232,7 +233,7 @@ def test_decimation_publishes_every_nth_pixel_with_its_camera(ros_context, tiny_
 def test_edge_filter_changes_the_cloud_not_the_depth_unless_asked(ros_context, tiny_da_dir):
     h = Harness(ros_context, {'model': tiny_da_dir, 'device': 'cpu', 'rate': 0.0})
     try:
-        h.node.model.predict = blurred_step
+        h.node.model.predict_many = predictions_of(blurred_step)
         image, info = frame((1, 0))
         expected = blurred_step(scene(0))
         depth_msg, info_msg, cloud_msg = h.process(image, info)

@@ -160,15 +160,15 @@ def test_cuda_out_of_memory_drops_the_frame_frees_the_cache_and_goes_on(harness,
     node = harness.node
     freed = []
     monkeypatch.setattr(torch.cuda, 'empty_cache', lambda: freed.append(1))
-    real_predict = node.model.predict
+    real_predict = node.model.predict_many
     calls = []
 
-    def predict(*args, **kwargs):
+    def predict_many(*args, **kwargs):
         calls.append(1)
         if len(calls) == 1:
             raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')
         return real_predict(*args, **kwargs)
-    node.model.predict = predict
+    node.model.predict_many = predict_many
     rgb = scene(6)
     harness.publish(make_image(rgb, stamp=(1, 0)), make_info(W, H, stamp=(1, 0)))
     harness.wait_for(lambda: node.drops['cuda_oom'] == 1, 10.0, 'OOM drop')
@@ -202,8 +202,8 @@ def test_no_inference_without_subscribers_and_resume_within_one_frame(ros_contex
     node = h.node
     log = h.log
     calls = []
-    real_predict = node.model.predict
-    node.model.predict = lambda *a, **k: (calls.append(1), real_predict(*a, **k))[1]
+    real_predict = node.model.predict_many
+    node.model.predict_many = lambda *a, **k: (calls.append(1), real_predict(*a, **k))[1]
     try:
         rgb = scene(8)
         for i in range(3):

@@ -65,8 +65,8 @@ def test_lifecycle_transitions(ros_context, fast_da_dir):
 
         # deactivate: no subscriptions, no inference
         calls = []
-        real_predict = node.model.predict
-        node.model.predict = lambda *a, **k: (calls.append(1), real_predict(*a, **k))[1]
+        real_predict = node.model.predict_many
+        node.model.predict_many = lambda *a, **k: (calls.append(1), real_predict(*a, **k))[1]
         assert node.trigger_deactivate() == SUCCESS
         assert node.lifecycle_state == 'inactive' and node.image_sub is None
         h.publish(*_frame((2, 0)))

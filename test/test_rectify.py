@@ -8,6 +8,7 @@ from depth_node.conversions import cloud_to_structured, image_fields_to_depth
 from depth_node.errors import BadCameraInfoError
 from depth_node.testing import synthetic
 from depth_node.testing.ros_harness import Harness, make_image, make_info
+from depth_node.testing.tiny_models import predictions_of
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
@@ -144,7 +145,7 @@ def test_node_undistorts_and_publishes_for_the_rectified_camera(ros_context, fas
         def plane_depth(pixels, rgb_order=(0, 1, 2), focal=None, timings=None):
             seen.append(np.array(pixels))
             return truth.copy()
-        h.node.model.predict = plane_depth
+        h.node.model.predict_many = predictions_of(plane_depth)
         info = distorted_info(stamp=(3, 0))
         depth_msg, info_msg, cloud_msg = h.process(make_image(distorted, stamp=(3, 0)), info)
 

@@ -14,7 +14,7 @@ Families subclass it and implement :meth:`preprocess` and :meth:`postprocess`.
 """
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 import warnings
 
 import cv2
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..geometry import Intrinsics
+from ..outputs import PredictRequest
 from ..timing import stage
 
 #: PIL resampling codes used in preprocessor configs -> torch interpolation modes.
@@ -106,6 +107,24 @@ def keep_aspect_size(height: int, width: int, target: Tuple[int, int], keep_aspe
             scale_w = scale_h
     return (constrain_to_multiple_of(scale_h * height, multiple),
             constrain_to_multiple_of(scale_w * width, multiple))
+
+
+def _batches(prepared, max_batch: int):
+    """
+    Return the prepared items grouped by network input (shape, dtype), in request order.
+
+    Each group is split into chunks of at most ``max_batch`` items (0 = no limit).
+    """
+    groups = {}
+    for item in prepared:
+        pixel_values = item[2]
+        groups.setdefault((tuple(pixel_values.shape[1:]), pixel_values.dtype), []).append(item)
+    size = int(max_batch)
+    out = []
+    for items in groups.values():
+        step = size if size > 0 else len(items)
+        out.extend(items[i:i + step] for i in range(0, len(items), step))
+    return out
 
 
 def _batch_item(outputs, index: int):
@@ -260,47 +279,92 @@ class DepthModel:
         ``on_device``: return ``(depth, image)`` still on the device instead (the
         ``H x W`` depth tensor and the uploaded ``1 x 3 x H x W`` uint8 RGB image),
         so the payloads are built there (:mod:`depth_node.device_cloud`).
+        A batch of one of :meth:`predict_many`.
         """
-        with torch.inference_mode():
-            with self._stage(timings, 'upload'):
-                image = self.upload(pixels, rgb_order)
-            with self._stage(timings, 'preprocess'):
-                pixel_values, ctx = self.preprocess(image)
-            with self._stage(timings, 'network'):
-                outputs = self.forward(pixel_values)
-            with self._stage(timings, 'postprocess'):
-                depth = self.postprocess(outputs, ctx, focal)
-                if on_device:
-                    return depth, image
-                out = self.download(depth)
-        return out
+        request = PredictRequest(pixels, rgb_order, focal, timings=timings,
+                                 on_device=on_device)
+        for _, result in self.predict_many([request]):
+            if isinstance(result, BaseException):
+                raise result
+            return result
 
-    def predict_batch(self, images: Sequence[np.ndarray], rgb_order: Sequence[int] = (0, 1, 2),
-                      focal: Focal = None, timings: Optional[dict] = None) -> List[np.ndarray]:
+    def predict_many(self, requests: Sequence[PredictRequest], max_batch: int = 0
+                     ) -> Iterator[Tuple[int, object]]:
         """
-        Return the depth of several same-size images run through one forward pass.
+        Yield ``(index, result)`` for each request, the network run once per batch.
 
-        For throughput measurements (``depth_node_bench --batch N``); the node runs
-        the newest frame alone. Each image is post-processed on its own slice of
-        the outputs (its own ZoeDepth route, Depth Pro field of view). Not with
-        flip TTA, which already doubles the batch.
+        Requests whose network inputs have the same shape run as one batch (at
+        most ``max_batch`` items; 0 = no limit; one at a time with flip TTA,
+        which already doubles the batch); each item is then post-processed on its
+        own slice of the outputs, with its own focal length and reference focal
+        (its own ZoeDepth route, Depth Pro field of view). A result is what
+        :meth:`predict` returns for the request, or the exception that request
+        raised: one bad item never fails the others, a failed batch (CUDA out of
+        memory) fails its own items. Results come in batch order, each right
+        after its own post-processing, outside inference mode: state the model
+        keeps of "the latest frame" (:attr:`focal_estimated`,
+        :meth:`estimated_intrinsics`) is that item's while the caller handles it.
+        Network time is the batch's, in each item's ``timings``.
         """
-        if len(images) == 1:
-            return [self.predict(images[0], rgb_order, focal, timings)]
-        if self.flip_tta:
-            raise ValueError('flip_tta runs one image at a time; use batch 1')
-        with torch.inference_mode():
-            with self._stage(timings, 'upload'):
-                uploaded = [self.upload(p, rgb_order) for p in images]
-            with self._stage(timings, 'preprocess'):
-                prepared = [self.preprocess(x) for x in uploaded]
-                pixel_values = torch.cat([p for p, _ in prepared])
-            with self._stage(timings, 'network'):
-                outputs = self.forward(pixel_values)
-            with self._stage(timings, 'postprocess'):
-                depths = [self.download(self.postprocess(_batch_item(outputs, i), ctx, focal))
-                          for i, (_, ctx) in enumerate(prepared)]
-        return depths
+        prepared = []
+        for index, request in enumerate(requests):
+            try:
+                with torch.inference_mode():
+                    with self._stage(request.timings, 'upload'):
+                        image = self.upload(request.pixels, request.rgb_order)
+                    with self._stage(request.timings, 'preprocess'):
+                        pixel_values, ctx = self.preprocess(image)
+            except Exception as exc:  # noqa: B902 - the item's own failure, reported
+                yield index, exc
+                continue
+            prepared.append((index, image, pixel_values, ctx))
+        for batch in _batches(prepared, 1 if self.flip_tta else max_batch):
+            yield from self._run_batch(batch, requests)
+
+    def _run_batch(self, batch, requests) -> Iterator[Tuple[int, object]]:
+        """Run one batch through the network, then post-process and yield item by item."""
+        # The network stage is timed into the first item's timings (a StageTimes in
+        # depth_node_bench records its device time there) and copied to the others.
+        timings = next((requests[item[0]].timings for item in batch
+                        if requests[item[0]].timings is not None), None)
+        try:
+            with torch.inference_mode():
+                with self._stage(timings, 'network'):
+                    if len(batch) == 1:
+                        outputs = self.forward(batch[0][2])
+                    else:
+                        outputs = self.forward(torch.cat([item[2] for item in batch]))
+        except Exception as exc:  # noqa: B902 - every item of the batch fails with it
+            for index, *_ in batch:
+                yield index, exc
+            return
+        for position, (index, image, _, ctx) in enumerate(batch):
+            request = requests[index]
+            if request.timings is not None:
+                if request.timings is not timings:
+                    request.timings['network'] = timings.get('network', 0.0)
+                if len(batch) > 1:
+                    request.timings['batch'] = len(batch)
+            item = outputs if len(batch) == 1 else _batch_item(outputs, position)
+            try:
+                result = self._postprocess_item(item, ctx, request, image)
+            except Exception as exc:  # noqa: B902 - the item's own failure, reported
+                result = exc
+            yield index, result
+
+    def _postprocess_item(self, outputs, ctx: dict, request: PredictRequest, image):
+        override = self._reference_focal_override
+        if request.reference_focal is not None:
+            self._reference_focal_override = float(request.reference_focal or 0.0)
+        try:
+            with torch.inference_mode():
+                with self._stage(request.timings, 'postprocess'):
+                    depth = self.postprocess(outputs, ctx, request.focal)
+                    if request.on_device:
+                        return depth, image
+                    return self.download(depth)
+        finally:
+            self._reference_focal_override = override
 
     def warmup(self, width: int = 640, height: int = 480) -> None:
         """Run one inference on a grey frame so the first real frame is not slow."""

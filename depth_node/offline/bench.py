@@ -192,6 +192,30 @@ def fill_ros_messages(out, types: messages.MessageTypes, timings: dict) -> None:
         timings['ros_colored_msg'] = (time.perf_counter() - t4) * 1000.0
 
 
+def _summed_timings(items: Sequence[dict]) -> dict:
+    """
+    Return the timings of a batch: each stage summed over its frames, the shared ones once.
+
+    The network stage (and the batch size) is the batch's, the same in every
+    frame's timings; the first frame's timings object (a StageTimes on CUDA)
+    takes the others' device events and host times too.
+    """
+    total = items[0]
+    for other in items[1:]:
+        for key, value in other.items():
+            if key not in ('network', 'batch'):
+                total[key] = total.get(key, 0.0) + value
+        if isinstance(total, StageTimes) and isinstance(other, StageTimes):
+            for name, pairs in other._events.items():
+                for start, end in pairs:
+                    if name != 'network':
+                        total.add_events(name, start, end)
+            for name, value in other.host.items():
+                if name != 'network':
+                    total.host[name] = total.host.get(name, 0.0) + value
+    return total
+
+
 def percentile_summary(values: Sequence[float]) -> Dict[str, float]:
     """Return median and p90 (linear interpolation) of ``values`` in milliseconds."""
     data = np.asarray(values, dtype=np.float64)
@@ -242,7 +266,7 @@ def _measure(args, notes: List[str]) -> dict:
     import torch
     import transformers
 
-    from ..frame import FrameProcessor, OutputOptions
+    from ..frame import FrameProcessor, OutputOptions, process_batch
     from ..models import load_model
 
     t0 = time.perf_counter()
@@ -279,9 +303,10 @@ def _measure(args, notes: List[str]) -> dict:
     types = ros_message_types()
     if types is None:
         notes.append('sensor_msgs is not importable: the ROS message fill rows are skipped')
-    rgb = (0, 1, 2)
-
-    focal = (intr.fx, intr.fy) if args.focal_scaling else None
+    batch_processors = [processor] + [
+        FrameProcessor(model, device_payloads=device_payloads) for _ in range(args.batch - 1)]
+    for extra in batch_processors[1:]:
+        extra.new_timings = processor.new_timings
 
     def step(i: int) -> dict:
         """Run batch ``i`` (``args.batch`` frames) as the node would; return its timings."""
@@ -291,13 +316,15 @@ def _measure(args, notes: List[str]) -> dict:
             timings = out.timings
             outputs = [out]
         else:
-            batch = [frames[(i * args.batch + k) % len(frames)] for k in range(args.batch)]
-            timings = processor.new_timings()
-            depths = model.predict_batch(batch, rgb, focal, timings)
+            # One processor per image of the batch, as the node has one per camera.
+            prepared = [(p, p.prepare(images[(i * args.batch + k) % len(images)], info, opts))
+                        for k, p in enumerate(batch_processors)]
             outputs = []
-            for pixels, depth in zip(batch, depths):
-                outputs.append(processor.encode(pixels, rgb, depth, intr, info, opts,
-                                                timings))
+            for _, out in process_batch(model, prepared):
+                if isinstance(out, BaseException):
+                    raise out
+                outputs.append(out)
+            timings = _summed_timings([out.timings for out in outputs])
         if types is not None:
             for out in outputs:
                 fill_timings: Dict[str, float] = {}

@@ -247,7 +247,8 @@ def payload_identity(model, width: int, height: int) -> dict:
     import torch
 
     from ..camera import pinhole_camera_info
-    from ..frame import DeviceDepth, FrameProcessor, OutputOptions
+    from ..device_payloads import DeviceDepth
+    from ..frame import FrameProcessor, OutputOptions
     from .bench import synthetic_frames, synthetic_intrinsics
     pixels = synthetic_frames(width, height, count=1)[0]
     intr = synthetic_intrinsics(width, height)

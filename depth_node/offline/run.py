@@ -343,7 +343,8 @@ def node_parameters(args, ply: bool, bag: bool) -> dict:
     """
     color_range = args.color_range if (args.colored and args.color_range) else (0.0, 0.0)
     cfg = {
-        'focal_scaling': not args.no_focal_scaling, 'input_rectified': not args.rectify,
+        'focal_scaling': not args.no_focal_scaling, 'reference_focal': args.reference_focal,
+        'input_rectified': not args.rectify,
         'depth_encoding': args.depth_encoding,
         'publish_points': bool(ply or (bag and not args.no_points)),
         'points.rgb': not args.no_points_rgb, 'points.stride': args.points_stride,

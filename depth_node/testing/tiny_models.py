@@ -222,3 +222,24 @@ if __name__ == '__main__':
     if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] not in makers):
         sys.exit(f'usage: {sys.argv[0]} DIR [{"|".join(makers)}]')
     print(makers[sys.argv[2] if len(sys.argv) == 3 else 'depth_anything'](sys.argv[1]))
+
+
+def predictions_of(depth_of):
+    """
+    Return a stand-in for ``DepthModel.predict_many`` whose depth is ``depth_of``'s.
+
+    ``depth_of(pixels, rgb_order, focal=..., timings=...)`` returns the ``H x W``
+    metres of one image; tests put the result in place of a model's
+    ``predict_many`` to feed the frame path a known depth (a plane, a step with
+    flying pixels). An exception it raises is that image's result, as the real
+    ``predict_many`` reports it.
+    """
+    def predict_many(requests, max_batch=0):
+        for index, request in enumerate(requests):
+            try:
+                result = depth_of(request.pixels, request.rgb_order, focal=request.focal,
+                                  timings=request.timings)
+            except Exception as exc:  # noqa: B902 - reported as the item's result
+                result = exc
+            yield index, result
+    return predict_many
