@@ -19,6 +19,7 @@ from depth_node.offline.datasets import find_samples
 from depth_node.offline.eval import (evaluate, FolderPredictor, format_scale_fit, main,
                                      ModelPredictor)
 from depth_node.offline.metrics import fit_scale, PROTOCOLS, reference_focal_for_scale, ScaleFit
+from depth_node.testing.fastdepth import FastDepth
 from depth_node.testing.synthetic import render, sample_trajectory
 import numpy as np
 import pytest
@@ -146,32 +147,9 @@ def test_scale_fit_text_for_each_case():
 
 def fastdepth_predictor():
     """Return a predictor running FastDepth as its authors evaluate NYU (centre crop, 224^2)."""
-    litert = pytest.importorskip('ai_edge_litert.interpreter',
-                                 reason='ai-edge-litert is not installed')
-    interpreter = litert.Interpreter(model_path=str(FASTDEPTH))
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    scale = float(out['quantization'][0]) or 0.0717
-
-    def predict(sample, rgb, info):
-        # fast-depth's NYU transform: resize to 250 px high, centre crop 228 x 304, resize to
-        # 224 x 224. The same crop at full resolution, then back; no prediction outside it.
-        h, w = rgb.shape[:2]
-        ch, cw = 228 * h / 250, 304 * h / 250
-        y0, y1 = round((h - ch) / 2), round((h + ch) / 2)
-        x0, x1 = round((w - cw) / 2), round((w + cw) / 2)
-        x = cv2.resize(np.ascontiguousarray(rgb[y0:y1, x0:x1]), (224, 224),
-                       interpolation=cv2.INTER_AREA)
-        interpreter.set_tensor(inp['index'], x[None].astype(np.uint8))
-        interpreter.invoke()
-        depth = interpreter.get_tensor(out['index'])[0, :, :, 0].astype(np.float32) * scale
-        pred = np.full((h, w), np.nan, np.float32)
-        pred[y0:y1, x0:x1] = cv2.resize(depth, (x1 - x0, y1 - y0),
-                                        interpolation=cv2.INTER_LINEAR)
-        return pred
-
-    return predict
+    pytest.importorskip('ai_edge_litert.interpreter', reason='ai-edge-litert is not installed')
+    net = FastDepth(FASTDEPTH)
+    return lambda sample, rgb, info: net.predict(rgb, crop='nyu')
 
 
 def test_fastdepth_on_nyu_frames_and_its_scale():

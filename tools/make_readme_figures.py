@@ -52,18 +52,12 @@ DEQUANTIZE = 5
 
 def fastdepth(model_path: str, rgb: np.ndarray) -> np.ndarray:
     """Return FastDepth's metric depth of an RGB image, resized back to its size."""
-    from ai_edge_litert.interpreter import Interpreter
+    from depth_node.testing.fastdepth import FastDepth
 
-    net = Interpreter(model_path=model_path)
-    net.allocate_tensors()
-    inp, out = net.get_input_details()[0], net.get_output_details()[0]
-    height, width = rgb.shape[:2]
-    small = cv2.resize(rgb, tuple(inp['shape'][2:0:-1]), interpolation=cv2.INTER_AREA)
-    net.set_tensor(inp['index'], small[None].astype(np.uint8))
-    net.invoke()
-    scale, zero = out['quantization']
-    depth = (net.get_tensor(out['index'])[0, :, :, 0].astype(np.float32) - zero) * scale
+    small = cv2.resize(rgb, (224, 224), interpolation=cv2.INTER_AREA)
+    depth = FastDepth(model_path).network(small)
     depth = cv2.blur(depth, (DEQUANTIZE, DEQUANTIZE))
+    height, width = rgb.shape[:2]
     return cv2.resize(depth, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
