@@ -328,3 +328,28 @@ def test_shutdown_under_load_is_clean(mc_context, ros_domain_id, checkpoint):
         for cam in cams:
             cam.peer.close()
         proc.stop()
+
+
+def test_lifecycle_transitions_apply_to_every_camera(mc_context, ros_domain_id, checkpoint):
+    from lifecycle_msgs.msg import Transition
+    proc = start('/mc_life', ros_domain_id,
+                 ['-p', f'model:={checkpoint}', '-p', cameras_arg(['front', 'rear'])])
+    front = Camera(mc_context, '/mc_life', 'front', *CAMERAS['front'], seed=1)
+    rear = Camera(mc_context, '/mc_life', 'rear', *CAMERAS['rear'], seed=2)
+    try:
+        wait_serving(proc, [front.peer, rear.peer])
+        assert front.peer.change_state(Transition.TRANSITION_DEACTIVATE)
+        for cam in (front, rear):
+            cam.peer.wait_for(lambda c=cam: c.peer.image_pub.get_subscription_count() == 0,
+                              20.0, f'{cam.name} unsubscribed')
+            assert cam.peer.next_diag()['state'] == 'inactive'
+        assert front.peer.change_state(Transition.TRANSITION_ACTIVATE)
+        for k, cam in enumerate((front, rear)):
+            cam.peer.wait_for(lambda c=cam: c.peer.image_pub.get_subscription_count() > 0,
+                              20.0, f'{cam.name} subscribed again')
+            cam.frame((50 + k, 0))
+        assert not proc.tracebacks()
+    finally:
+        front.peer.close()
+        rear.peer.close()
+        proc.stop()
