@@ -53,6 +53,7 @@ from .models import load_model
 from .pairing import CAMERA_INFO_HISTORY, FrameQueue, input_qos_policy, stamp_ns
 from .params import check_parameter, check_parameters, descriptor, PARAMETERS
 from .scan import scan_frame_id, unknown_frame_text
+from .startup import explain_ros_args, in_terms, NODE_TERMS, ros_args_problem
 
 #: Seconds between lines of the same kind (a problem, a stream change).
 THROTTLE_S = 5.0
@@ -564,16 +565,27 @@ def run(args=None) -> int:
 
     rclpy's signal handlers shut the context down on SIGINT and SIGTERM; spin
     then returns (ExternalShutdownException, or KeyboardInterrupt on older
-    distros), the worker is joined and the node destroyed. A model or
-    parameter that cannot be used ends the process with one line and status 2.
+    distros), the worker is joined and the node destroyed. ROS arguments that
+    rcl refuses, and a model or parameter that cannot be used, end the process
+    with one ``error:`` line (in the command line's terms: ``-p model:=...``)
+    and status 2.
     """
-    rclpy.init(args=args)
+    argv = list(sys.argv if args is None else args)
+    problem = ros_args_problem(argv)  # before rcl logs a line of its own and raises
+    if problem is not None:
+        print(f'[depth_node] error: {problem}', file=sys.stderr)
+        return 2
+    try:
+        rclpy.init(args=args)
+    except Exception as exc:  # noqa: B902 - rcl's RCLError, UnknownROSArgsError (per distro)
+        print(f'[depth_node] error: {explain_ros_args(argv, str(exc))}', file=sys.stderr)
+        return 2
     node = None
     try:
         node = DepthNode()
         rclpy.spin(node)
     except DepthNodeError as exc:
-        print(f'[depth_node] error: {exc}', file=sys.stderr)
+        print(f'[depth_node] error: {in_terms(str(exc), NODE_TERMS)}', file=sys.stderr)
         return 2
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
