@@ -11,7 +11,8 @@ frame it waits for ``depth/image``, ``depth/camera_info`` and ``points`` with
 the frame's stamp (the player is :class:`~depth_node.testing.feeder.Feeder`, the
 tests' camera stand-in), then writes into ``--out``:
 
-* ``frame_NNN_depth.png``: the input next to its colourised depth,
+* ``frame_NNN_side_by_side.png``: the input next to its colourised depth (named
+  apart from ``depth_node_run``'s 16-bit depth PNGs, ``<name>_depth.png``),
 * ``frame_NNN.ply``: the point cloud of the last frame,
 * ``latencies.json``: per frame, publish-to-depth latency and the model's
   own per-stage timings,
@@ -363,7 +364,7 @@ def _write_outputs(args, records: List[dict], device: str) -> int:
     n_png = n_ply = 0
     for r in received:
         depth = r['depth']
-        save_png(out / f"frame_{r['index']:03d}_depth.png",
+        save_png(out / f"frame_{r['index']:03d}_side_by_side.png",
                  side_by_side(r['rgb'], colorize_depth(depth, vmin, vmax)))
         n_png += 1
         finite = depth[np.isfinite(depth) & (depth > 0)]
