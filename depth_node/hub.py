@@ -125,8 +125,9 @@ def hub_access(model: str) -> HubAccess:
 
 def unreachable_text(model: str, reason: str) -> str:
     """Return the one-line error for a hub model that is neither cached nor fetchable now."""
+    nor_dir = '' if '/' in model else ' (nor a directory here)'
     return (f"cannot fetch '{model}': the Hugging Face Hub is unreachable ({reason}) and the "
-            f'model is not in the local cache; pass model:=<{LOCAL_HINT}>')
+            f'model is not in the local cache{nor_dir}; pass model:=<{LOCAL_HINT}>')
 
 
 def hub_unreachable(model: str) -> Optional[str]:

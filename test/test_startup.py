@@ -220,6 +220,9 @@ def test_demo_and_hub_id_rules(monkeypatch, tmp_path):
     assert hub.is_hub_id('org/name') and hub.is_hub_id('bert-base-uncased')
     assert not hub.is_hub_id(str(tmp_path)) and not hub.is_hub_id('./org/name')
     assert not hub.is_hub_id('a/b/c') and not hub.is_hub_id('~/models/x')
+    # A bare name is a hub id unless such a directory exists: say both when it is neither.
+    assert "cache (nor a directory here); pass" in hub.unreachable_text('tiny_da', 'offline')
+    assert "cache; pass" in hub.unreachable_text('org/name', 'offline')
 
 
 # --------------------------------------------------------------------------- ROS arguments
