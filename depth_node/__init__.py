@@ -10,7 +10,9 @@ Layers, one direction (README, Development):
   :mod:`.correction`, :mod:`.conversions`, :mod:`.compressed`, :mod:`.geometry`,
   :mod:`.camera`, :mod:`.filters`, :mod:`.scan`, :mod:`.visualize`,
   :mod:`.device_cloud`, :mod:`.messages`, :mod:`.msgfill`, :mod:`.pairing`,
-  :mod:`.stream`, :mod:`.diagnostics`, :mod:`.timing`, :mod:`.params`, :mod:`.errors`;
+  :mod:`.stream`, :mod:`.diagnostics`, :mod:`.timing`, :mod:`.params`, :mod:`.errors`,
+  :mod:`.hub` (can the Hub give a model now), :mod:`.startup` (start-up errors in each
+  entry point's terms);
 - :mod:`.models`: the networks (torch, transformers), per family;
 - :mod:`.node`: the thin rclpy node over the core;
 - :mod:`.offline`: the command-line tools on files and bags;

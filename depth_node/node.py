@@ -54,6 +54,7 @@ from .params import (camera_parameter, check_parameter, check_parameters, descri
                      PARAMETERS, PARAMETERS_BY_NAME, PER_CAMERA, split_camera_parameter,
                      unknown_parameters)
 from .scheduler import BatchScheduler
+from .startup import explain_ros_args, in_terms, NODE_TERMS, ros_args_problem
 
 #: Seconds between node-wide lines of the same kind.
 THROTTLE_S = 5.0
@@ -274,7 +275,7 @@ class DepthNode(LifecycleNode):
             model = load_model(
                 cfg['model'], cfg['device'], cfg['precision'], compile_net=cfg['compile'],
                 reference_focal=cfg['reference_focal'], flip_tta=cfg['flip_tta'],
-                mask_sky=cfg['mask_sky'], warmup=(640, 480))
+                mask_sky=cfg['mask_sky'], warmup=(640, 480), announce=self._info)
         except ModelLoadError as exc:
             self._load_error = str(exc)
             if not self._autostarting:  # autostart: main() prints the one error line
@@ -444,10 +445,21 @@ def run(args=None) -> int:
 
     rclpy's signal handlers shut the context down on SIGINT and SIGTERM; spin
     then returns (ExternalShutdownException, or KeyboardInterrupt on older
-    distros), the worker is joined and the node destroyed. A model or
-    parameter that cannot be used ends the process with one line and status 2.
+    distros), the worker is joined and the node destroyed. ROS arguments that
+    rcl refuses, and a model or parameter that cannot be used, end the process
+    with one ``error:`` line (in the command line's terms: ``-p model:=...``)
+    and status 2.
     """
-    rclpy.init(args=args)
+    argv = list(sys.argv if args is None else args)
+    problem = ros_args_problem(argv)  # before rcl logs a line of its own and raises
+    if problem is not None:
+        print(f'[depth_node] error: {problem}', file=sys.stderr)
+        return 2
+    try:
+        rclpy.init(args=args)
+    except Exception as exc:  # noqa: B902 - rcl's RCLError, UnknownROSArgsError (per distro)
+        print(f'[depth_node] error: {explain_ros_args(argv, str(exc))}', file=sys.stderr)
+        return 2
     # The executor first: a SIGINT while the node starts (loading the model) shuts the
     # context down, and an executor made after that fails half-built.
     executor = rclpy.executors.SingleThreadedExecutor()
@@ -457,7 +469,7 @@ def run(args=None) -> int:
         executor.add_node(node)
         executor.spin()
     except DepthNodeError as exc:
-        print(f'[depth_node] error: {exc}', file=sys.stderr)
+        print(f'[depth_node] error: {in_terms(str(exc), NODE_TERMS)}', file=sys.stderr)
         return 2
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass

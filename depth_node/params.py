@@ -60,7 +60,8 @@ PARAMETERS = (
     ParameterSpec(
         'model', 'string', DEFAULT_MODEL,
         'Hugging Face model id or local checkpoint directory of a metric depth model '
-        '(Depth Anything V2 metric, ZoeDepth, Depth Pro). Loaded once at start.',
+        '(Depth Anything V2 metric, ZoeDepth, Depth Pro, Depth Anything 3 metric). Loaded '
+        'once at start.',
         read_only=True),
     ParameterSpec(
         'device', 'string', 'auto',

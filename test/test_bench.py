@@ -111,9 +111,11 @@ def test_predict_batch_equals_one_at_a_time(tmp_path, family):
 
 
 def test_bench_load_error_is_one_line(capsys):
-    assert bench.main(['--model', '/no/such/dir', '--device', 'cpu']) == 1
+    # Could not start: exit status 2 and one error: line, as every console script (README).
+    assert bench.main(['--model', '/no/such/dir', '--device', 'cpu']) == 2
     err = capsys.readouterr().err
     assert 'does not exist' in err and len(err.strip().splitlines()) == 1
+    assert err.startswith('depth_node_bench: error: ')
 
 
 @pytest.mark.parametrize('tool', ['torch', 'python'])

@@ -40,6 +40,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .cli import (announcer, error_text, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE,
+                  library_progress)
 from .. import messages
 from ..camera import pinhole_camera_info
 from ..geometry import Intrinsics
@@ -68,6 +70,8 @@ STAGES = (
     ('total', 'total per frame'),
 )
 
+PROG = 'depth_node_bench'
+
 #: Horizontal field of view of the synthetic camera, degrees.
 SYNTHETIC_HFOV_DEG = 70.0
 
@@ -75,7 +79,7 @@ SYNTHETIC_HFOV_DEG = 70.0
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     parser = argparse.ArgumentParser(
-        prog='depth_node_bench',
+        prog=PROG,
         description='Time depth_node per frame and per stage on synthetic frames, without '
                     'ROS. Prints a table and a final JSON line.')
     parser.add_argument('--model', default=DEFAULT_MODEL,
@@ -318,7 +322,7 @@ def _measure(args, notes: List[str]) -> dict:
 
     t0 = time.perf_counter()
     model = load_model(args.model, args.device, args.precision, compile_net=args.compile,
-                       flip_tta=args.flip_tta)
+                       flip_tta=args.flip_tta, announce=announcer(PROG))
     load_s = time.perf_counter() - t0
     if args.flip_tta and not model.flip_tta:
         notes.append(f'flip TTA requested but {model.family} has none: off')
@@ -634,15 +638,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.error(f'--{name} must be at least 1')
     if args.warmup < 0 or args.threads < 0:
         parser.error('--warmup and --threads must not be negative')
-    from transformers.utils import logging as hf_logging
-
-    from ..errors import DepthNodeError
-    hf_logging.disable_progress_bar()  # no weight-loading bars between the tables
+    from ..errors import DepthNodeError, ModelLoadError, ParameterValueError
+    library_progress()  # no weight-loading bars between the tables
     try:
         report = run(args)
-    except DepthNodeError as exc:
-        print(f'depth_node_bench: {exc}', file=sys.stderr)
-        return 1
+    except (ModelLoadError, ParameterValueError) as exc:
+        print(f'{PROG}: error: {error_text(exc)}', file=sys.stderr)
+        return EXIT_USAGE
+    except DepthNodeError as exc:  # the model loaded but failed on the frames
+        print(f'{PROG}: error: {error_text(exc)}', file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
     print(format_table(report))
     line = json.dumps(report, sort_keys=True)
     if args.json:

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .cameras import CameraSpec, find_intrinsics_file, read_intrinsics_file
-from .cli import add_model_arguments, cli_main, OfflineInputError
+from .cli import add_model_arguments, announcer, cli_main, OfflineInputError
 from .datasets import find_prediction, find_samples, read_depth, Sample
 from .metrics import (evaluate_image, ImageResult, mean_metrics, METRIC_NAMES, METRIC_TITLES,
                       Protocol, PROTOCOLS, reference_focal_for_scale, ScaleFit, ScaleFitter)
@@ -313,7 +313,8 @@ def run(args) -> int:
             current, source = args.reference_focal, '--reference-focal'
     else:
         model = load_model(args.model, args.device, args.precision,
-                           reference_focal=args.reference_focal, mask_sky=not args.keep_sky)
+                           reference_focal=args.reference_focal, mask_sky=not args.keep_sky,
+                           announce=announcer(PROG))
         predict = ModelPredictor(model, not args.no_focal_scaling)
         label = model.describe()
         current = model.reference_focal

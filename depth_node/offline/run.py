@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from .bag import BagWriter, require_rosbags
 from .cameras import CameraSpec, find_intrinsics_file, read_intrinsics_file
-from .cli import add_model_arguments, cli_main, EXIT_FAILED, EXIT_OK, OfflineInputError
+from .cli import (add_model_arguments, announcer, cli_main, error_text, EXIT_FAILED, EXIT_OK,
+                  OfflineInputError)
 from .datasets import depth_png_array
 from .ply import write_ply
 from .sources import BagSource, expand_inputs, ImageFilesSource, VideoSource
@@ -372,7 +373,8 @@ def output_options(args, ply: bool, bag: bool) -> OutputOptions:
 
 def _run(args, source, description: str) -> int:
     model = load_model(args.model, args.device, args.precision,
-                       reference_focal=args.reference_focal, mask_sky=not args.keep_sky)
+                       reference_focal=args.reference_focal, mask_sky=not args.keep_sky,
+                       announce=announcer(PROG))
     processor = FrameProcessor(model)
     print(f'{PROG}: {description}')
     print(f'{PROG}: {model.describe()}')
@@ -409,7 +411,7 @@ def _run(args, source, description: str) -> int:
             except DepthNodeError as exc:
                 reason = type(exc).__name__
                 if reason not in drops:
-                    progress.write(f'{PROG}: warning: dropped {frame.name}: {exc}',
+                    progress.write(f'{PROG}: warning: dropped {frame.name}: {error_text(exc)}',
                                    file=sys.stderr)
                 drops[reason] = drops.get(reason, 0) + 1
                 progress.update(1)
