@@ -26,11 +26,12 @@ The wire format (``data`` = a 12-byte ``ConfigHeader`` + the image stream):
   ``depth_quantization``), ``depthParam = (A, B)``; the decoder computes
   ``depth = A / (q - B)`` and NaN for ``q = 0``. 16UC1: the millimetres as
   they are (``depthParam`` unused; zero here).
-- Stream: a 16-bit greyscale PNG, or RVL (Wilson 2017): 8 bytes of uint32
-  ``cols``, ``rows`` then 32-bit little-endian words of 4-bit variable-length
-  codes (3 data bits + a continuation bit, most significant nibble first):
-  per run a count of zeros, a count of non-zeros, then each non-zero value
-  as the zigzag code of its difference to the previous non-zero value.
+- Stream: a 16-bit greyscale PNG (here with zlib's RLE strategy, which
+  upstream does not set; decoders do not care), or RVL (Wilson 2017): 8
+  bytes of uint32 ``cols``, ``rows`` then 32-bit little-endian words of 4-bit
+  variable-length codes (3 data bits + a continuation bit, most significant
+  nibble first): per run a count of zeros, a count of non-zeros, then each
+  non-zero value as the zigzag code of its difference to the previous one.
 
 What the round trip does with a 32FC1 pixel (``depth_max`` 100 m and ``z0`` 100
 by default: ``A`` = 10100, ``B`` = -100):
@@ -72,15 +73,15 @@ INV_DEPTH = 0
 #: The ``format`` of compressed_image_transport's JPEG of a bgr8 image.
 JPEG_FORMAT = 'bgr8; jpeg compressed bgr8'
 
+#: The defaults of the node's parameters (depth_node/params.py, checked by the tests).
 DEFAULT_PNG_LEVEL = 1
 DEFAULT_DEPTH_MAX = 100.0
 DEFAULT_DEPTH_QUANTIZATION = 100.0
 DEFAULT_JPEG_QUALITY = 80
-#: Parameter ranges (upstream's own: depth_max 1..100 m, depth_quantization 1..150).
-PNG_LEVEL_RANGE = (0, 9)
-DEPTH_MAX_RANGE = (1.0, 100.0)
-DEPTH_QUANTIZATION_RANGE = (1.0, 150.0)
-JPEG_QUALITY_RANGE = (1, 100)
+#: zlib's run-length strategy: on a network's depth (smooth, every value different) it
+#: compresses smaller than the default strategy at any level, and faster (README,
+#: Compressed outputs); any PNG decoder reads it.
+PNG_STRATEGY = cv2.IMWRITE_PNG_STRATEGY_RLE
 
 _BYTES_PER_PIXEL = {'32FC1': 4, '16UC1': 2}
 #: Upstream's decoder takes an RVL image of more pixels than 5 per byte of its stream
@@ -108,7 +109,7 @@ class CompressedDepthOptions:
             raise ParameterValueError(
                 f"compressedDepth format must be one of {', '.join(map(repr, FORMAT_CHOICES))}; "
                 f'got {self.format!r}')
-        if not PNG_LEVEL_RANGE[0] <= int(self.png_level) <= PNG_LEVEL_RANGE[1]:
+        if not 0 <= int(self.png_level) <= 9:
             raise ParameterValueError(f'png_level must be within 0..9; got {self.png_level!r}')
         for name in ('depth_max', 'depth_quantization'):
             value = float(getattr(self, name))
@@ -214,7 +215,8 @@ def dequantize_inverse_depth(q: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def _png(image: np.ndarray, level: int) -> np.ndarray:
-    ok, stream = cv2.imencode('.png', image, [cv2.IMWRITE_PNG_COMPRESSION, int(level)])
+    ok, stream = cv2.imencode('.png', image, [cv2.IMWRITE_PNG_COMPRESSION, int(level),
+                                              cv2.IMWRITE_PNG_STRATEGY, PNG_STRATEGY])
     if not ok:
         raise BadImageError(f'OpenCV could not PNG-encode a {image.shape} {image.dtype} image')
     return stream
@@ -291,18 +293,30 @@ def encode_jpeg(bgr: np.ndarray, quality: int = DEFAULT_JPEG_QUALITY) -> Compres
 
 def _vle_nibbles(values: np.ndarray) -> np.ndarray:
     """Return the 4-bit codes of non-negative ``values``: 3 bits each, low bits first."""
-    values = values.astype(np.int64, copy=False)
-    counts = np.ones(values.size, np.int64)
-    limit = 8
-    top = int(values.max()) if values.size else 0
+    values = values.astype(np.uint32, copy=False)
+    counts = np.ones(values.size, np.uint8)
+    limit, top = 8, int(values.max()) if values.size else 0
     while limit <= top:
         counts += values >= limit
         limit <<= 3
-    ends = np.cumsum(counts)
-    index = np.arange(int(ends[-1]) if values.size else 0) - np.repeat(ends - counts, counts)
-    nibbles = (np.repeat(values, counts) >> (3 * index)) & 7
-    nibbles |= (index < np.repeat(counts, counts) - 1).astype(np.int64) << 3
-    return nibbles.astype(np.uint8)
+    first = (values & np.uint32(7)).astype(np.uint8)
+    more = counts > 1
+    first |= more.view(np.uint8) << 3
+    if not more.any():
+        return first
+    starts = np.cumsum(counts, dtype=np.int64)
+    out = np.empty(int(starts[-1]), np.uint8)
+    starts -= counts
+    out[starts] = first
+    j, longer = 1, np.flatnonzero(more)
+    while longer.size:
+        code = ((values[longer] >> np.uint32(3 * j)) & np.uint32(7)).astype(np.uint8)
+        more = counts[longer] > j + 1
+        code |= more.view(np.uint8) << 3
+        out[starts[longer] + j] = code
+        longer = longer[more]
+        j += 1
+    return out
 
 
 def rvl_encode(pixels: np.ndarray) -> bytes:
@@ -318,24 +332,22 @@ def rvl_encode(pixels: np.ndarray) -> bytes:
         return b''
     nonzero = x != 0
     change = np.flatnonzero(nonzero[1:] != nonzero[:-1]) + 1
-    bounds = np.concatenate(([0], change, [x.size]))
-    lengths = np.diff(bounds)
+    lengths = np.diff(np.concatenate(([0], change, [x.size])))
     if nonzero[0]:
         lengths = np.concatenate(([0], lengths))  # every pair starts with a zero count
     if lengths.size % 2:
         lengths = np.concatenate((lengths, [0]))  # trailing zeros: no non-zeros after them
     zeros, runs = lengths[0::2], lengths[1::2]
-    values = x[nonzero].astype(np.int64)
-    delta = np.diff(values, prepend=0)
-    zigzag = np.where(delta >= 0, delta << 1, ((-delta) << 1) - 1)
-    tokens = np.empty(2 * zeros.size + values.size, np.int64)
+    values = x.take(np.flatnonzero(nonzero)).astype(np.int32)
+    delta = np.diff(values, prepend=np.int32(0))
+    zigzag = (delta << 1) ^ (delta >> 31)  # as upstream: int32 arithmetic shift
+    # Tokens: per pair its zero count, its non-zero count, then its values.
+    tokens = np.empty(2 * zeros.size + values.size, np.uint32)
     heads = 2 * np.arange(zeros.size) + np.concatenate(([0], np.cumsum(runs)[:-1]))
-    is_value = np.ones(tokens.size, bool)
-    is_value[heads] = False
-    is_value[heads + 1] = False
     tokens[heads] = zeros
     tokens[heads + 1] = runs
-    tokens[is_value] = zigzag
+    pair = np.repeat(np.arange(1, zeros.size + 1), runs)
+    tokens[np.arange(values.size) + 2 * pair] = zigzag.view(np.uint32)
     nibbles = _vle_nibbles(tokens)
     pad = (-nibbles.size) % 8
     if pad:
