@@ -448,7 +448,7 @@ def test_navigation_options_are_checked_like_the_node_parameters(image_folder, t
 
 def test_compressed_depth_replaces_the_raw_depth_in_the_bag(image_folder, tmp_path, tiny_dir,
                                                             tiny_model, frames, capsys):
-    """compressedDepth instead of depth/image, decoded as compressed_depth_image_transport does."""
+    """The bag gets compressedDepth instead of depth/image, decoded as upstream decodes it."""
     bag = tmp_path / 'small'
     assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out-bag', bag,
                '--max-frames', '2', '--compressed-depth') == 0

@@ -62,6 +62,8 @@ SHARED_FRAMES = [
 ]
 #: image_transport's compressed plugin default JPEG quality (the robot's image/compressed).
 INPUT_JPEG_QUALITY = 95
+#: depth_quantization values compared (upstream's default 100 and range 1..150).
+Z0S = (20.0, 30.0, 50.0, 100.0, 150.0)
 
 
 def load_frames(data: Path):
@@ -182,7 +184,7 @@ def bandwidth(args) -> None:
           f"depth: {'FastDepth prediction' if predict else 'ground truth'}; "
           f'compressedDepth PNG level {DEFAULT_PNG_LEVEL}; output_decimation '
           f'{args.decimation}; median bytes per frame, MB/s at 10 Hz\n')
-    table = {}
+    table, by_z0 = {}, {}
     for name, rgb, gt, intr in frames:
         for label, (frgb, fgt, fintr) in (('640x480', (rgb, gt, intr)),
                                           ('1280x720', to_720p(rgb, gt, intr))):
@@ -190,6 +192,11 @@ def bandwidth(args) -> None:
             for payload, n in sizes(frgb, depth, fintr, args.decimation, store,
                                     types).items():
                 table.setdefault(payload, {}).setdefault(label, []).append(n)
+            _, step, data = depth_to_image_fields(depth, '32FC1')
+            for z0 in Z0S:
+                enc = CompressedDepthEncoder(CompressedDepthOptions(depth_quantization=z0))
+                n = len(enc.encode('32FC1', depth.shape[0], depth.shape[1], data, step))
+                by_z0.setdefault(z0, {}).setdefault(label, []).append(n)
     print('| payload | 640x480 bytes | MB/s | 1280x720 bytes | MB/s |')
     print('|---|---:|---:|---:|---:|')
     for payload, by_size in table.items():
@@ -198,6 +205,22 @@ def bandwidth(args) -> None:
             n = float(np.median(by_size[label]))
             cells += [f'{n:,.0f}', f'{n * 10 / 1e6:.2f}']
         print(f"| {payload} | {' | '.join(cells)} |")
+    print('\n32FC1 compressedDepth (png) by depth_quantization z0: median bytes per frame '
+          '(compressedDepth data), nearest depth carried, half a step (the largest error) at '
+          '1, 5, 10, 20 m\n')
+    print('| depth_quantization | 640x480 bytes | 1280x720 bytes | nearest | 1 m | 5 m '
+          '| 10 m | 20 m |')
+    print('|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for z0, by_size in by_z0.items():
+        quant = CompressedDepthOptions(depth_quantization=z0).quantization
+        errors = ' | '.join(_metres(quant.step_at(d) / 2) for d in (1.0, 5.0, 10.0, 20.0))
+        print(f"| {z0:g} | {np.median(by_size['640x480']):,.0f} | "
+              f"{np.median(by_size['1280x720']):,.0f} | {_metres(quant.near_limit)} | "
+              f'{errors} |')
+
+
+def _metres(value: float) -> str:
+    return f'{value * 1000:.2g} mm' if value < 0.1 else f'{value:.2g} m'
 
 
 def _default_strategy_png(data32, h, w, level):
