@@ -348,3 +348,23 @@ def test_bandwidth_tool_measures_the_payloads(tmp_path, capsys):
             rows['depth/colored (bgr8)'][size] / 10)
     assert tool.main(['--data', str(tmp_path), '--depth', 'gt', '--speed', '--repeat', '1']) == 0
     assert '| 32FC1 png level 1 |' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('device_payloads', [False, True], ids=['host', 'device-path'])
+def test_encoder_takes_the_frame_path_output(tiny_da_model, device_payloads):
+    """encode_output on a real FrameOutput (host and device-payload stages, here on the CPU)."""
+    from depth_node.camera import pinhole_camera_info
+    from depth_node.frame import FrameProcessor, OutputOptions
+    from depth_node.testing.synthetic import render, sample_trajectory
+    intr = Intrinsics(96, 72, 80.0, 80.0, 47.5, 35.5)
+    rgb, _ = render(96, 72, 80.0, 80.0, 47.5, 35.5, sample_trajectory(1)[0])
+    processor = FrameProcessor(tiny_da_model, device_payloads=device_payloads)
+    out = processor.process_pixels(rgb, (0, 1, 2), pinhole_camera_info(intr),
+                                   OutputOptions(decimation=2, publish_points=False))
+    payload = CompressedDepthEncoder().encode_output(out)
+    encoding, depth = upstream_decode(payload.format, payload.data)
+    published = np.frombuffer(out.depth_data, '<f4').reshape(36, 48)
+    assert encoding == '32FC1' and depth.shape == (36, 48)
+    valid = np.isfinite(published)
+    assert valid.all()
+    assert np.abs(10100.0 / depth - 10100.0 / published).max() <= 0.51
