@@ -26,6 +26,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
 
 from . import messages
+from .compressed_depth import CompressedDepthEncoder, CompressedDepthOptions, encode_jpeg
 from .diagnostics import assess, FrameStats, LogThrottle, problem_kind, status_info, values
 from .errors import (BadCameraInfoError, BadImageError, DepthNodeError, InvalidDepthError,
                      NoCameraInfoError)
@@ -38,10 +39,13 @@ from .scan import scan_frame_id, unknown_frame_text
 #: Seconds between lines of the same kind (a problem, a stream change), per camera.
 THROTTLE_S = 5.0
 #: Outputs: (attribute, message type, topic under the camera); scan_pub only with
-#: publish_scan. With no subscriber on any of them the camera runs no inference.
+#: publish_scan. With no subscriber on any of them the camera runs no inference. The
+#: compressed ones (image_transport's names) are encoded only while subscribed.
 OUTPUTS = (('depth_pub', Image, 'depth/image'), ('info_pub', CameraInfo, 'depth/camera_info'),
            ('points_pub', PointCloud2, 'points'), ('scan_pub', LaserScan, 'scan'),
-           ('colored_pub', Image, 'depth/colored'))
+           ('colored_pub', Image, 'depth/colored'),
+           ('compressed_depth_pub', CompressedImage, 'depth/image/compressedDepth'),
+           ('compressed_colored_pub', CompressedImage, 'depth/colored/compressed'))
 
 #: Dropped-frame reasons of the core's typed errors.
 _DROP_REASONS = ((NoCameraInfoError, 'no_camera_info'), (BadImageError, 'bad_image'),
@@ -72,6 +76,9 @@ class CameraPipeline:
         self.processor: Optional[FrameProcessor] = None
         self.depth_pub = self.info_pub = self.points_pub = None
         self.scan_pub = self.colored_pub = None
+        self.compressed_depth_pub = self.compressed_colored_pub = None
+        self.depth_encoder = CompressedDepthEncoder(CompressedDepthOptions.from_parameters(
+            self.cfg))
         self.image_sub = None
         #: camera_info subscriptions by durability (a latched and a volatile publisher of
         #: the same topic need one each).
@@ -128,6 +135,7 @@ class CameraPipeline:
         """Take new parameter values (the global ones, the camera's own ones)."""
         self.own = dict(own)
         self.cfg = camera_config(cfg, self.own)
+        self.depth_encoder.options = CompressedDepthOptions.from_parameters(self.cfg)
         if self.queue.rate != self.cfg['rate']:
             self.queue.rate = self.cfg['rate']
 
@@ -271,14 +279,14 @@ class CameraPipeline:
     # ---------------------------------------------------------------- frames
     def subscriber_count(self) -> int:
         """Return how many subscriptions the outputs have (points only when published)."""
-        pubs = [self.depth_pub, self.info_pub, self.scan_pub, self.colored_pub]
+        pubs = [self.depth_pub, self.info_pub, self.scan_pub, self.colored_pub,
+                self.compressed_depth_pub, self.compressed_colored_pub]
         if self.cfg['publish_points']:
             pubs.append(self.points_pub)
         return sum(p.get_subscription_count() for p in pubs if p is not None)
 
     def _colored_wanted(self) -> bool:
-        pub = self.colored_pub
-        return pub is not None and pub.get_subscription_count() > 0
+        return _subscribed(self.colored_pub) or _subscribed(self.compressed_colored_pub)
 
     def _scan_frame(self, image_frame_id: str) -> Optional[str]:
         """
@@ -365,8 +373,17 @@ class CameraPipeline:
         if out.scan is not None and pending.scan_frame is not None and self.scan_pub is not None:
             scan_header = types.Header(stamp=header.stamp, frame_id=pending.scan_frame)
             self.scan_pub.publish(messages.laser_scan(types, scan_header, out.scan))
-        if out.colored is not None and self.colored_pub is not None:
-            self.colored_pub.publish(messages.colored_image(types, header, out.colored))
+        if out.colored is not None:
+            if _subscribed(self.colored_pub):
+                self.colored_pub.publish(messages.colored_image(types, header, out.colored))
+            if _subscribed(self.compressed_colored_pub):
+                payload = encode_jpeg(out.colored, self.cfg['depth.colored.compressed.'
+                                                            'jpeg_quality'])
+                self.compressed_colored_pub.publish(
+                    messages.compressed_image(types, header, payload))
+        if _subscribed(self.compressed_depth_pub):
+            self.compressed_depth_pub.publish(messages.compressed_image(
+                types, header, self.depth_encoder.encode_output(out)))
         end_to_end_ms = (self.node.get_clock().now().nanoseconds - stamp_ns(header)) * 1e-6
         self.frames.count_published(out.model_ms, end_to_end_ms, time.monotonic())
         self.last_latency_ms = (time.perf_counter() - pending.t0) * 1000.0
@@ -413,6 +430,10 @@ class CameraPipeline:
         return DiagnosticStatus(
             level=bytes([level]), message=message, hardware_id=str(info.get('device', '')),
             name=name, values=[KeyValue(key=k, value=v) for k, v in values(report, info)])
+
+
+def _subscribed(pub) -> bool:
+    return pub is not None and pub.get_subscription_count() > 0
 
 
 class Pending:

@@ -27,6 +27,7 @@ PRECISION_CHOICES = ('auto', 'fp32', 'fp16', 'bf16')
 INPUT_QOS_CHOICES = ('auto', 'reliable', 'best_effort')
 DEPTH_ENCODING_CHOICES = ('32FC1', '16UC1')
 INPUT_TRANSPORT_CHOICES = ('raw', 'compressed')
+COMPRESSED_DEPTH_FORMAT_CHOICES = ('png', 'rvl')
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,34 @@ PARAMETERS = (
         'colored.max_depth', 'double', 0.0,
         'Metres shown blue in depth/colored; 0 = the 98th percentile of each frame.',
         range=(0.0, 1000.0)),
+    # Compressed outputs (issue 18), named as image_transport names its transports'
+    # parameters (<base topic>.<transport>.<name>, compressed_depth_image_transport's names).
+    ParameterSpec(
+        'depth.image.compressedDepth.format', 'string', 'png',
+        "Stream of depth/image/compressedDepth (published only while subscribed): 'png' "
+        "(decoded by compressed_depth_image_transport of every ROS 2 release) or 'rvl' "
+        '(Jazzy and later).',
+        choices=COMPRESSED_DEPTH_FORMAT_CHOICES),
+    ParameterSpec(
+        'depth.image.compressedDepth.png_level', 'integer', 1,
+        'zlib level of the PNG: 0 = stored uncompressed (fastest, raw size); 1..9 compress '
+        "(zlib's run-length strategy: levels above 1 change little).",
+        range=(0, 9)),
+    ParameterSpec(
+        'depth.image.compressedDepth.depth_max', 'double', 100.0,
+        'Metres: depth at or beyond this is NaN after the round trip (16UC1: 0), as '
+        "compressed_depth_image_transport's depth_max.",
+        range=(1.0, 100.0)),
+    ParameterSpec(
+        'depth.image.compressedDepth.depth_quantization', 'double', 100.0,
+        'z0 of the 32FC1 inverse-depth quantisation (A = z0 (z0 + 1)): the step at depth d is '
+        'd^2 / A metres and the nearest depth carried about A / 65535 m; smaller = smaller '
+        'messages, coarser far depth.',
+        range=(1.0, 150.0)),
+    ParameterSpec(
+        'depth.colored.compressed.jpeg_quality', 'integer', 80,
+        'JPEG quality (1..100) of depth/colored/compressed (published only while subscribed).',
+        range=(1, 100)),
 )
 
 PARAMETERS_BY_NAME = {p.name: p for p in PARAMETERS}

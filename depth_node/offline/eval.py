@@ -33,7 +33,8 @@ from .cli import add_model_arguments, announcer, cli_main, OfflineInputError
 from .datasets import find_prediction, find_samples, read_depth, Sample
 from .metrics import (evaluate_image, ImageResult, mean_metrics, METRIC_NAMES, METRIC_TITLES,
                       Protocol, PROTOCOLS, reference_focal_for_scale, ScaleFit, ScaleFitter)
-from .sources import read_rgb
+from .predictions import BagPredictor
+from .sources import is_bag, read_rgb
 from ..frame import FrameProcessor, OutputOptions
 from ..models import load_model
 
@@ -272,9 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--cy', type=float)
     g = p.add_argument_group('predictions')
     add_model_arguments(g, "px at network input; 0 = the checkpoint's")
-    g.add_argument('--predictions', metavar='DIR',
-                   help='evaluate precomputed predictions instead of a model: <name>.npy '
-                        '(metres) or <name>_depth.png (mm, as depth_node_run writes)')
+    g.add_argument('--predictions', metavar='DIR|BAG',
+                   help='evaluate precomputed predictions instead of a model: a folder of '
+                        '<name>.npy (metres) or <name>_depth.png (mm, as depth_node_run --out '
+                        'writes), or a rosbag2 of depth_node_run --out-bag (depth/image or '
+                        'depth/image/compressedDepth)')
+    g.add_argument('--prediction-topic', metavar='TOPIC',
+                   help='depth topic of a --predictions bag (default: the only '
+                        '<ns>/depth/image or <ns>/depth/image/compressedDepth)')
     g = p.add_argument_group('report')
     g.add_argument('--median-scaling', action='store_true',
                    help='also report scale-free accuracy (per-image median scaling)')
@@ -306,7 +312,12 @@ def run(args) -> int:
                         args.fx, args.fy, args.cx, args.cy)
     current = None
     source = ''
-    if args.predictions:
+    if args.predictions and is_bag(args.predictions):
+        predict = BagPredictor(args.predictions, args.prediction_topic, count=len(samples))
+        label = predict.describe()
+        if args.reference_focal > 0:
+            current, source = args.reference_focal, '--reference-focal'
+    elif args.predictions:
         predict = FolderPredictor(args.predictions)
         label = f'predictions in {args.predictions}'
         if args.reference_focal > 0:

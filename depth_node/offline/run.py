@@ -7,8 +7,9 @@ Input: an image, a folder of images, a video, or a rosbag2 (sqlite3 or MCAP)
 with an image and a camera_info topic. Output: a 16-bit depth PNG
 (millimetres, 0 = invalid) and a colourised PNG per frame, PLY point clouds
 (optionally every Nth frame), and/or a new rosbag2 holding the input topics
-plus ``depth/image``, ``depth/camera_info`` and ``points`` (and, when asked,
-``scan`` and ``depth/colored``) for playback into RViz. Every frame goes
+plus ``depth/image`` (or ``depth/image/compressedDepth``), ``depth/camera_info``
+and ``points`` (and, when asked, ``scan`` and ``depth/colored``) for playback
+into RViz. Every frame goes
 through :class:`~depth_node.frame.FrameProcessor` with the node's options
 (the same parameter names and checks, :func:`node_parameters`) and the
 messages are built by :mod:`depth_node.messages`, so depth, scaling, camera,
@@ -34,12 +35,14 @@ from .ply import write_ply
 from .sources import BagSource, expand_inputs, ImageFilesSource, VideoSource
 from .. import messages
 from ..camera import CameraInfoFields
+from ..compressed_depth import CompressedDepthEncoder, CompressedDepthOptions
 from ..conversions import rgb_from_array
 from ..errors import DepthNodeError
 from ..frame import FrameProcessor, OutputOptions
 from ..geometry import cloud_points
 from ..models import load_model
-from ..params import check_parameter, check_parameters, DEPTH_ENCODING_CHOICES
+from ..params import (check_parameter, check_parameters, COMPRESSED_DEPTH_FORMAT_CHOICES,
+                      DEPTH_ENCODING_CHOICES)
 from ..scan import scan_frame_id
 from ..visualize import colorize_depth, save_png, side_by_side
 
@@ -106,6 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--depth-encoding', choices=DEPTH_ENCODING_CHOICES, default='32FC1',
                    help='encoding of depth/image in the bag (default: %(default)s)')
     g.add_argument('--no-points', action='store_true', help='no points topic in the bag')
+    g.add_argument('--compressed-depth', action='store_true',
+                   help='write <namespace>/depth/image/compressedDepth (sensor_msgs/'
+                        "CompressedImage, compressed_depth_image_transport's format) instead "
+                        'of the raw depth/image')
+    g.add_argument('--raw-depth', action='store_true',
+                   help='with --compressed-depth: write the raw depth/image too')
+    g.add_argument('--compressed-depth-format', choices=COMPRESSED_DEPTH_FORMAT_CHOICES,
+                   default='png', help='depth.image.compressedDepth.format (default: '
+                                       '%(default)s; rvl needs Jazzy or later to decode)')
+    g.add_argument('--png-level', type=int, default=1,
+                   help='depth.image.compressedDepth.png_level (default: %(default)s)')
+    g.add_argument('--compressed-depth-max', type=float, default=100.0, metavar='M',
+                   help='depth.image.compressedDepth.depth_max, m (default: %(default)s)')
+    g.add_argument('--compressed-depth-quantization', type=float, default=100.0, metavar='Z0',
+                   help='depth.image.compressedDepth.depth_quantization (default: '
+                        '%(default)s)')
     g = p.add_argument_group('points (PLY and the points topic, as the node parameters)')
     g.add_argument('--points-stride', type=int, default=1, help='keep every Nth pixel')
     g.add_argument('--no-points-rgb', action='store_true', help='no colour in the points')
@@ -234,6 +253,10 @@ class BagOutput:
         self.points_topic = f'{ns}/points'
         self.scan_topic = f'{ns}/scan'
         self.colored_topic = f'{ns}/depth/colored'
+        self.compressed_topic = f'{ns}/depth/image/compressedDepth'
+        self.compressor = (CompressedDepthEncoder(compressed_depth_options(args))
+                           if args.compressed_depth else None)
+        self.raw_depth = not args.compressed_depth or args.raw_depth
 
     @staticmethod
     def namespace(args, source) -> str:
@@ -247,6 +270,8 @@ class BagOutput:
                 outputs.add(f'{ns}/scan')
             if args.colored:
                 outputs.add(f'{ns}/depth/colored')
+            if args.compressed_depth:
+                outputs.add(f'{ns}/depth/image/compressedDepth')
             clash = sorted(outputs & {c.topic for c in source.connections})
             if clash:
                 raise OfflineInputError(
@@ -282,8 +307,13 @@ class BagOutput:
                               messages.image(types, header, h, w, encoding, w * 3, data.data))
             self.writer.write(self.info_topic, 'sensor_msgs/msg/CameraInfo', log_ns,
                               messages.camera_info(types, header, CameraInfoFields.of(info)))
-        self.writer.write(self.depth_topic, 'sensor_msgs/msg/Image', log_ns,
-                          messages.depth_image(types, header, out))
+        if self.raw_depth:
+            self.writer.write(self.depth_topic, 'sensor_msgs/msg/Image', log_ns,
+                              messages.depth_image(types, header, out))
+        if self.compressor is not None:
+            self.writer.write(self.compressed_topic, 'sensor_msgs/msg/CompressedImage', log_ns,
+                              messages.compressed_image(types, header,
+                                                        self.compressor.encode_output(out)))
         self.writer.write(self.depth_info_topic, 'sensor_msgs/msg/CameraInfo', log_ns,
                           messages.camera_info(types, header, out.camera_info))
         if out.cloud is not None:
@@ -304,8 +334,9 @@ class BagOutput:
 
     def summary(self) -> str:
         """Return the topics written, in one line."""
-        new = [t for t in (self.depth_topic, self.depth_info_topic, self.points_topic,
-                           self.scan_topic, self.colored_topic) if t in self.writer.counts]
+        new = [t for t in (self.depth_topic, self.compressed_topic, self.depth_info_topic,
+                           self.points_topic, self.scan_topic, self.colored_topic)
+               if t in self.writer.counts]
         others = len(self.writer.counts) - len(new)
         counts = ', '.join(f'{t} ({self.writer.counts[t]})' for t in new)
         return f'{self.writer.path} ({self.args.bag_storage}): {counts} + {others} input topic(s)'
@@ -318,8 +349,12 @@ def run(args) -> int:
     if args.every < 1 or args.points_stride < 1 or args.ply_every < 0 or args.max_frames < 0:
         raise OfflineInputError('--every and --points-stride must be >= 1, --ply-every and '
                                 '--max-frames >= 0')
-    if (args.scan or args.colored) and not args.out_bag:
-        raise OfflineInputError('--scan and --colored write topics of --out-bag; pass one')
+    if (args.scan or args.colored or args.compressed_depth) and not args.out_bag:
+        raise OfflineInputError('--scan, --colored and --compressed-depth write topics of '
+                                '--out-bag; pass one')
+    if args.raw_depth and not args.compressed_depth:
+        raise OfflineInputError('--raw-depth keeps depth/image beside --compressed-depth; '
+                                'without it depth/image is written anyway')
     output_options(args, True, bool(args.out_bag))  # parameter errors before the model loads
     if args.out_bag:
         require_rosbags()
@@ -359,10 +394,19 @@ def node_parameters(args, ply: bool, bag: bool) -> dict:
         'scan.height': args.scan_height, 'scan.range_min': args.scan_range_min,
         'scan.range_max': args.scan_range_max,
         'colored.min_depth': color_range[0], 'colored.max_depth': color_range[1],
+        'depth.image.compressedDepth.format': args.compressed_depth_format,
+        'depth.image.compressedDepth.png_level': args.png_level,
+        'depth.image.compressedDepth.depth_max': args.compressed_depth_max,
+        'depth.image.compressedDepth.depth_quantization': args.compressed_depth_quantization,
     }
     cfg = {name: check_parameter(name, value) for name, value in cfg.items()}
     check_parameters(cfg)
     return cfg
+
+
+def compressed_depth_options(args) -> CompressedDepthOptions:
+    """Return the compressedDepth options of the command line (the node's parameters)."""
+    return CompressedDepthOptions.from_parameters(node_parameters(args, False, True))
 
 
 def output_options(args, ply: bool, bag: bool) -> OutputOptions:
