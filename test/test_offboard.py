@@ -13,6 +13,7 @@ not with ours.
 """
 
 import threading
+import time
 
 import cv2
 from depth_node.conversions import image_fields_to_depth
@@ -25,7 +26,7 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
 from upstream_compressed_depth import upstream_decode
 
 pytestmark = pytest.mark.skipif(node_executable() is None,
@@ -49,13 +50,15 @@ class Robot(Node):
         super().__init__('robot', context=context, namespace=namespace)
         self.cond = threading.Condition()
         self.got = {topic: {} for topic, _ in self.TOPICS}
+        self.points = []
+        self.create_subscription(PointCloud2, 'points', self.points.append, RELIABLE)
         self.image_pub = self.create_publisher(CompressedImage, 'image/compressed', RELIABLE)
         self.info_pub = self.create_publisher(CameraInfo, 'camera_info', RELIABLE)
         for topic, msg_type in self.TOPICS:
             self.create_subscription(msg_type, topic, self._keeper(topic), RELIABLE)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.spinner = SingleThreadedExecutor(context=context)
+        self.spinner.add_node(self)
+        self.thread = threading.Thread(target=self.spinner.spin, daemon=True)
         self.thread.start()
 
     def _keeper(self, topic):
@@ -66,12 +69,15 @@ class Robot(Node):
         return keep
 
     def wait(self, predicate, timeout, what):
+        deadline = time.monotonic() + timeout
         with self.cond:
-            if not self.cond.wait_for(predicate, timeout):
-                raise AssertionError(f'timed out waiting for {what}')
+            while not predicate():  # also graph changes, which notify nobody: poll
+                if time.monotonic() > deadline:
+                    raise AssertionError(f'timed out waiting for {what}')
+                self.cond.wait(0.05)
 
     def close(self):
-        self.executor.shutdown(timeout_sec=5.0)
+        self.spinner.shutdown(timeout_sec=5.0)
         self.thread.join(timeout=5.0)
         self.destroy_node()
 
@@ -95,15 +101,20 @@ def test_robot_to_server_outputs_arrive_compressed_and_decode_upstream(
                    and all(robot.count_publishers(f'/robot1/{t}') > 0 for t, _ in Robot.TOPICS)
                    or not server.alive(), 120.0, 'the server')
         assert server.alive(), server.tail()
-        assert robot.count_publishers('/robot1/points') == 0  # publish_points off
         rgb = textured_image(H, W, seed=4)
         stamps = [(5 + k, 0) for k in range(3)]
-        for stamp in stamps:
+        for stamp in stamps:  # one at a time: the server serves the newest frame
             robot.info_pub.publish(camera_info(W, H, F, F, (W - 1) / 2, (H - 1) / 2,
                                                stamp=stamp, frame_id=FRAME_ID))
             robot.image_pub.publish(make_compressed(rgb, stamp=stamp, frame_id=FRAME_ID))
-        robot.wait(lambda: all(s in robot.got[t] for s in stamps for t, _ in Robot.TOPICS),
-                   60.0, 'every output of every frame')
+            robot.wait(lambda s=stamp: all(s in robot.got[t] for t, _ in Robot.TOPICS), 60.0,
+                       f'the outputs of {stamp}')
+        try:
+            robot.wait(lambda: all(s in robot.got[t] for s in stamps for t, _ in Robot.TOPICS),
+                       60.0, 'every output of every frame')
+        except AssertionError as exc:
+            got = {t: sorted(v) for t, v in robot.got.items()}
+            raise AssertionError(f'{exc}: got {got}; server:\n{server.tail()}') from None
         a = 100.0 * (100.0 + 1.0)  # upstream's A = z0 (z0 + 1), depth_quantization 100
         for stamp in stamps:
             raw = image_fields_to_depth(robot.got['depth/image'][stamp])
@@ -125,6 +136,7 @@ def test_robot_to_server_outputs_arrive_compressed_and_decode_upstream(
             jpeg = robot.got['depth/colored/compressed'][stamp]
             colored = cv2.imdecode(np.frombuffer(bytes(jpeg.data), np.uint8), cv2.IMREAD_COLOR)
             assert colored.shape == (H // 2, W // 2, 3)
+        assert not robot.points  # publish_points off: no cloud crosses the link
         assert not server.tracebacks(), server.tail()
     finally:
         robot.close()
