@@ -14,10 +14,11 @@ Inputs (:class:`AnchorInput`, one per message):
 * ``anchor/depth``, a ``sensor_msgs/Image`` (32FC1 metres or 16UC1 millimetres;
   0, NaN, +-inf and, in 16UC1, 65535 mean "no measurement") in the image's
   optical frame, at any resolution of the same field of view (the image
-  resampled by one factor, sizes rounded either way): the anchor pixel ``(ua, va)`` is the image pixel
-  nearest to ``u = (ua + 0.5) W / wa - 0.5``, ``v = (va + 0.5) H / ha - 0.5``,
-  pixel centres aligned as :meth:`~depth_node.geometry.Intrinsics.scaled`
-  and ``cv2.resize`` have them;
+  resampled by one factor, sizes rounded either way): the anchor pixel
+  ``(ua, va)`` is the image pixel nearest to ``u = (ua + 0.5) W / wa - 0.5``,
+  ``v = (va + 0.5) H / ha - 0.5`` (half-way: the higher one), pixel centres
+  aligned as :meth:`~depth_node.geometry.Intrinsics.scaled` and
+  ``cv2.resize`` have them;
 * ``anchor/points``, a ``sensor_msgs/PointCloud2`` with float x, y, z in the
   image's optical frame (or in another frame, with the 4x4 transform the node
   looked up with tf2): each point projects to the pixel nearest to

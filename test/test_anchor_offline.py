@@ -129,7 +129,7 @@ def node_like(model, frames, opts):
 
 
 def test_run_eval_and_the_node_give_the_same_anchored_bytes(dataset, tmp_path, tiny_dir,
-                                                             tiny_model, capsys):
+                                                            tiny_model, capsys):
     root, frames = dataset
     out = tmp_path / 'run'
     assert run_main([str(root / 'rgb'), '--model', tiny_dir, '--device', 'cpu', '--out',
