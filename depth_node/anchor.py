@@ -356,30 +356,30 @@ def points_anchor_samples(points: np.ndarray, intr: Intrinsics,
     in front of the camera.
     """
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    finite = np.all(np.isfinite(pts), axis=1)
-    pts = pts[finite]
-    if pts.shape[0] == 0:
-        raise BadAnchorError(f'{topic} has no finite point')
-    far = np.sqrt(np.einsum('ij,ij->i', pts, pts)) > MAX_RANGE
-    if np.any(far):
-        raise BadAnchorError(
-            f'{topic} has {int(np.count_nonzero(far))} point(s) beyond {MAX_RANGE:g} m (e.g. '
-            f'{float(np.abs(pts[far]).max()):g}): refused (millimetres instead of metres?)')
-    front = pts[:, 2] > MIN_Z
-    if not np.any(front):
+    x, y, z = (np.ascontiguousarray(pts[:, i]) for i in range(3))
+    with np.errstate(invalid='ignore', over='ignore'):
+        finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
+        if not finite.any():
+            raise BadAnchorError(f'{topic} has no finite point')
+        far = finite & (x * x + y * y + z * z > MAX_RANGE * MAX_RANGE)
+        if far.any():
+            worst = float(np.abs(pts[np.flatnonzero(far)]).max())
+            raise BadAnchorError(
+                f'{topic} has {int(np.count_nonzero(far))} point(s) beyond {MAX_RANGE:g} m '
+                f'(e.g. {worst:g}): refused (millimetres instead of metres?)')
+        front = np.flatnonzero(finite & (z > MIN_Z))
+    if front.size == 0:
         raise BadAnchorError(f'{topic} has no point in front of the camera (z > 0 in the '
                              'optical frame: x right, y down, z forward)')
-    pts = pts[front]
-    z = pts[:, 2]
-    u = np.floor(intr.fx * pts[:, 0] / z + intr.cx + 0.5)
-    v = np.floor(intr.fy * pts[:, 1] / z + intr.cy + 0.5)
-    inside = (u >= 0) & (u < intr.width) & (v >= 0) & (v < intr.height)
-    index = np.flatnonzero(inside)
+    x, y, z = x.take(front), y.take(front), z.take(front)
+    u = np.floor(intr.fx * x / z + intr.cx + 0.5)
+    v = np.floor(intr.fy * y / z + intr.cy + 0.5)
+    index = np.flatnonzero((u >= 0) & (u < intr.width) & (v >= 0) & (v < intr.height))
     if index.size == 0:
         raise BadAnchorError(f'{topic} has no point inside the {intr.width}x{intr.height} image')
     index = _every_kth(index)
-    return AnchorSamples(v[index].astype(np.int64) * intr.width + u[index].astype(np.int64),
-                         z[index])
+    return AnchorSamples(v.take(index).astype(np.int64) * intr.width
+                         + u.take(index).astype(np.int64), z.take(index))
 
 
 def anchor_samples(anchor: AnchorInput, image_frame_id: str, width: int, height: int,

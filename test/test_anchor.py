@@ -31,6 +31,8 @@ W, H = 64, 48
 INTR = Intrinsics(W, H, 50.0, 52.0, 31.7, 23.2)
 T0 = 1_700_000_000 * 10**9
 FRAME = 'cam_optical'
+#: The device stage runs on the CPU everywhere and on CUDA where there is one.
+DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
 
 
 def header(stamp_ns=T0, frame_id=FRAME):
@@ -84,10 +86,10 @@ class FixedModel:
     family = 'fixed'
     estimates_camera = False
     focal_estimated = False
-    device = torch.device('cpu')
 
-    def __init__(self, depth):
+    def __init__(self, depth, device='cpu'):
         self.depth = depth
+        self.device = torch.device(device)
 
     def predict_many(self, requests, max_batch=0):
         for index, request in enumerate(requests):
@@ -95,7 +97,8 @@ class FixedModel:
                 yield index, self.depth.copy()
                 continue
             image = torch.from_numpy(np.array(request.pixels)).permute(2, 0, 1)[None]
-            yield index, (torch.from_numpy(self.depth.copy()), image)
+            yield index, (torch.from_numpy(self.depth.copy()).to(self.device),
+                          image.to(self.device))
 
 
 def scene_depth():
@@ -284,9 +287,10 @@ def test_anchored_depth_cloud_and_scan_are_the_corrected_ones():
     assert 'anchor' in out.timings and 'anchor' not in raw.timings
 
 
-def test_the_device_stage_anchors_as_the_host_stage():
+@pytest.mark.parametrize('device', DEVICES)
+def test_the_device_stage_anchors_as_the_host_stage(device):
     depth = scene_depth()
-    model = FixedModel(depth)
+    model = FixedModel(depth, device)
     info = pinhole_camera_info(INTR)
     pixels = textured_image(H, W, seed=2)
     rng = np.random.default_rng(7)
