@@ -193,6 +193,15 @@ def transform_points(points: np.ndarray, matrix) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- anchor/depth
 
+def _bytes(data, topic: str) -> np.ndarray:
+    """Return a message's ``data`` as a uint8 array without copying (BadAnchorError if not)."""
+    try:
+        return np.frombuffer(data, dtype=np.uint8)
+    except (TypeError, ValueError) as exc:
+        raise BadAnchorError(f'{topic} data is not a byte buffer ({type(data).__name__}: '
+                             f'{exc})') from None
+
+
 def _image_values(msg, topic: str) -> Tuple[np.ndarray, str]:
     """Return the ``ha x wa`` values of a 32FC1/16UC1 image message and its encoding."""
     encoding = str(msg.encoding)
@@ -208,7 +217,7 @@ def _image_values(msg, topic: str) -> Tuple[np.ndarray, str]:
     if step < row:
         raise BadAnchorError(
             f'{topic} step {step} is smaller than one row ({width} px x {itemsize} B = {row})')
-    buf = np.frombuffer(msg.data, dtype=np.uint8)
+    buf = _bytes(msg.data, topic)
     needed = step * (height - 1) + row
     if buf.size < needed:
         raise BadAnchorError(
@@ -320,7 +329,7 @@ def cloud_xyz(msg, topic: str = ANCHOR_TOPICS['points']) -> np.ndarray:
     point_step, row_step = int(msg.point_step), int(msg.row_step)
     if height * width == 0:
         raise BadAnchorError(f'{topic} has no points ({width}x{height})')
-    buf = np.frombuffer(msg.data, dtype=np.uint8)
+    buf = _bytes(msg.data, topic)
     endian = '>' if msg.is_bigendian else '<'
     out = np.empty((height * width, 3), dtype=np.float64)
     for i, name in enumerate('xyz'):
@@ -631,6 +640,12 @@ class AnchorStage:
             except BadAnchorError as exc:
                 self.refused += 1
                 events.append(Event(exc.kind, 'warning', str(exc)))
+                continue
+            except (AttributeError, TypeError, ValueError) as exc:  # not the message type
+                self.refused += 1
+                events.append(Event('anchor_invalid', 'warning',
+                                    f'{anchor.topic}: unusable message ({type(exc).__name__}: '
+                                    f'{exc})'))
                 continue
             indices.append(samples.index)
             depths.append(samples.depth)

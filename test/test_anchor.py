@@ -385,6 +385,10 @@ BAD_CLOUDS = {
                       'anchor_frame', "in frame 'x' with no transform to 'cam_optical'"),
     'short data': (lambda m: SimpleNamespace(**{**vars(m), 'data': m.data[:40]}),
                    'anchor_invalid', 'data has 40 bytes'),
+    'not a cloud': (lambda m: SimpleNamespace(header=m.header, encoding='32FC1'),
+                    'anchor_invalid', "anchor/points: unusable message (AttributeError"),
+    'data not bytes': (lambda m: SimpleNamespace(**{**vars(m), 'data': 3.5}),
+                       'anchor_invalid', 'data is not a byte buffer (float'),
 }
 
 

@@ -240,11 +240,12 @@ def test_eval_anchor_points_recovers_a_planted_scale(tmp_path, capsys):
 
 # ------------------------------------------------------------------ depth_node_run from a bag
 
-def write_anchor_bag(path, frames, lidar_points):
+def write_anchor_bag(path, frames, lidar_points, storage='sqlite3'):
     """Write /cam/image_raw, /cam/camera_info, /cam/anchor_depth (16UC1) and /lidar/points."""
     store = bag_typestore()
     types = store.types
-    with Writer(path, version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
+    plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
+    with Writer(path, version=9, storage_plugin=plugin) as writer:
         conns = {t: writer.add_connection(t, m, typestore=store) for t, m in (
             ('/cam/camera_info', 'sensor_msgs/msg/CameraInfo'),
             ('/cam/image_raw', 'sensor_msgs/msg/Image'),
@@ -306,13 +307,14 @@ def lidar_like(model, rgb, scale, seed):
     return np.column_stack([(u - INTR.cx) / F * z, (v - INTR.cy) / F * z, z])[ok]
 
 
-@pytest.mark.parametrize('topics', [('depth',), ('points',), ('depth', 'points')])
+@pytest.mark.parametrize('topics,storage', [(('depth',), 'sqlite3'), (('points',), 'sqlite3'),
+                                            (('depth', 'points'), 'mcap')])
 def test_run_pairs_bag_anchor_topics_as_the_node(dataset, tmp_path, tiny_dir, tiny_model,
-                                                 topics, capsys):
+                                                 topics, storage, capsys):
     _, frames = dataset
     points = [lidar_like(tiny_model, rgb, PLANTED, i) for i, (rgb, _) in enumerate(frames)]
     src = tmp_path / 'in'
-    write_anchor_bag(src, frames, points)
+    write_anchor_bag(src, frames, points, storage)
     dst = tmp_path / 'out'
     args = [str(src), '--image-topic', '/cam/image_raw', '--model', tiny_dir, '--device',
             'cpu', '--out-bag', str(dst), '--no-progress']
@@ -369,15 +371,17 @@ def test_a_bad_anchor_file_is_noted_and_the_frame_kept(dataset, tmp_path, tiny_d
     cv2.imwrite(str(anchors / 'img_0.png'), frames[0][1])
     cv2.imwrite(str(anchors / 'img_1.png'), (frames[1][1].astype(np.uint32) * 20)
                 .clip(0, 65534).astype(np.uint16))  # 20x too far: refused
+    (anchors / 'img_2_depth.npy').write_bytes(b'not a numpy file')
     out = tmp_path / 'out'
     assert run_main([str(root / 'rgb'), '--model', tiny_dir, '--device', 'cpu', '--out',
                      str(out), '--npy', '--anchor-depth', str(anchors), '--anchor-hold-time',
                      '0', '--no-progress']) == 0
     captured = capsys.readouterr()
     assert 'disagrees with the prediction by' in captured.err
-    assert '1 frame(s) had no anchor file' in captured.err
+    assert 'img_2_depth.npy' in captured.err  # unreadable: one line, the frame goes on
     assert 'anchoring: 1 frame(s) anchored, 0 on a held correction, 2 on the network' \
         in captured.out
+    assert len(list(out.glob('*_depth.png'))) == 3
     np.testing.assert_array_equal(np.load(out / 'img_1_depth.npy'),
                                   network_depth(tiny_model, frames[1][0]))
 

@@ -159,11 +159,14 @@ class AnchorFolder:
         if path is None:
             self.missing.append(name)
             return None
-        if path.suffix.lower() == '.png' and self.depth_scale == 1000.0:
-            raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if raw is not None and raw.ndim == 2 and raw.dtype == np.uint16:
-                return millimetre_anchor(raw, frame_id=frame_id, stamp_ns=stamp_ns)
-        depth = read_depth(path, self.depth_scale)
+        try:
+            if path.suffix.lower() == '.png' and self.depth_scale == 1000.0:
+                raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+                if raw is not None and raw.ndim == 2 and raw.dtype == np.uint16:
+                    return millimetre_anchor(raw, frame_id=frame_id, stamp_ns=stamp_ns)
+            depth = read_depth(path, self.depth_scale)
+        except (OSError, ValueError, cv2.error) as exc:
+            raise OfflineInputError(f'cannot read anchor file {path}: {exc}') from None
         return depth_anchor(depth, frame_id=frame_id, stamp_ns=stamp_ns)
 
 

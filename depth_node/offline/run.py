@@ -46,6 +46,7 @@ from ..models import load_model
 from ..params import check_parameter, check_parameters, DEPTH_ENCODING_CHOICES, \
     PARAMETERS_BY_NAME
 from ..scan import scan_frame_id
+from ..stream import Event
 from ..visualize import colorize_depth, save_png, side_by_side
 
 PROG = 'depth_node_run'
@@ -464,7 +465,10 @@ def _run(args, source, description: str, anchors: Optional[RunAnchors] = None) -
                                "not an '_optical_frame', so its body frame cannot be named; "
                                'pass --scan-frame-id', file=sys.stderr)
             opts.scan = scan_frame is not None
-            anchor, anchor_events = anchors.for_frame(frame) if anchors else ([], [])
+            try:
+                anchor, anchor_events = anchors.for_frame(frame) if anchors else ([], [])
+            except DepthNodeError as exc:  # an unreadable anchor file: the frame goes on
+                anchor, anchor_events = [], [Event('anchor_invalid', 'warning', str(exc))]
             for event in anchor_events:
                 if event.kind not in noted:
                     noted.add(event.kind)
