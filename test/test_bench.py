@@ -28,11 +28,12 @@ def test_bench_reports_every_stage(capsys, tmp_path, tiny_da_dir):
     assert 'torch threads 1' in report['machine']
     assert json.loads(path.read_text()) == report
     for key in ('model', 'family', 'device', 'machine', 'precision', 'width', 'height',
-                'batch', 'frames', 'warmup', 'cloud', 'compile', 'flip_tta', 'stages', 'fps',
+                'cameras', 'frames', 'warmup', 'cloud', 'compile', 'flip_tta', 'stages', 'fps',
                 'load_s', 'warmup_first_frame_s', 'warmup_s', 'peak_gpu_memory_mib',
                 'peak_host_rss_mib', 'ros_messages', 'torch', 'transformers', 'notes'):
         assert key in report, key
-    assert (report['width'], report['height'], report['batch']) == (160, 120, 1)
+    assert (report['width'], report['height'], report['cameras']) == (160, 120, 1)
+    assert report['multicamera'] is None and report['private_memory_mib'] > 0
     assert report['device'] == 'cpu' and report['precision'] == 'float32'
     assert report['cloud'] is True and report['family'] == 'depth_anything_v2_metric'
     assert (report['decimation'], report['edge_filter'], report['scan'],
@@ -75,17 +76,20 @@ def test_bench_navigation_stages_follow_the_options(capsys, tiny_da_dir):
     assert 'edge filter (flying pixels)' in out and 'LaserScan ranges' in out
 
 
-def test_bench_batches_frames_through_one_forward_pass(capsys, tiny_da_dir):
+def test_bench_cameras_batched_and_one_at_a_time(capsys, tiny_da_dir):
     report, out = run_main(capsys, '--model', tiny_da_dir, '--device', 'cpu', '--width', '96',
-                           '--height', '64', '--frames', '2', '--warmup', '0', '--batch', '3')
-    assert report['batch'] == 3 and report['fps'] > 0
-    assert 'per batch' in out and 'total per batch' in out
-
-
-def test_bench_refuses_batching_with_flip_tta(capsys):
-    with pytest.raises(SystemExit):
-        bench.main(['--batch', '2', '--flip-tta'])
-    assert 'cannot be combined' in capsys.readouterr().err
+                           '--height', '64', '--frames', '4', '--warmup', '1', '--cameras', '3')
+    assert report['cameras'] == 3 and report['fps'] > 0
+    multi = report['multicamera']
+    for mode in ('batched', 'sequential'):
+        latency = multi[mode]['latency_p50_ms_per_camera']
+        assert multi[mode]['fps'] > 0 and len(latency) == 3
+        # Each camera is served after the one before it in the step.
+        assert latency == sorted(latency), latency
+    assert multi['batched_over_sequential_fps'] == pytest.approx(
+        multi['batched']['fps'] / multi['sequential']['fps'], rel=1e-2)
+    assert 'per step' in out and 'total per step' in out
+    assert 'one at a time (max_batch 1)' in out and 'batched / one at a time:' in out
 
 
 @pytest.mark.parametrize('family', ['depth_anything', 'zoedepth-nk', 'depth_pro'])
@@ -144,7 +148,7 @@ def test_table_shows_device_and_host_columns_when_measured():
     stages = {key: {'median_ms': 2.0, 'p90_ms': 3.0} for key, _ in bench.STAGES}
     stages['network'].update(device_median_ms=1.5, host_median_ms=0.25)
     report = {'model': 'm', 'family': 'f', 'machine': 'GPU', 'device': 'cuda:0',
-              'precision': 'float16', 'width': 640, 'height': 480, 'batch': 1, 'frames': 3,
+              'precision': 'float16', 'width': 640, 'height': 480, 'cameras': 1, 'frames': 3,
               'warmup': 1, 'cloud': True, 'compile': False, 'flip_tta': False,
               'decimation': 1, 'edge_filter': True, 'scan': False, 'colored': False,
               'payloads': 'device', 'stages': stages, 'ros_messages': True, 'fps': 100.0,

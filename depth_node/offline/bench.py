@@ -85,11 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--precision', default='auto', help="'auto', 'fp32', 'fp16' or 'bf16'")
     parser.add_argument('--width', type=int, default=1280, help='frame width in pixels')
     parser.add_argument('--height', type=int, default=720, help='frame height in pixels')
-    parser.add_argument('--batch', type=int, default=1,
-                        help='frames per forward pass (default 1, what the node does: it runs '
-                             'the newest frame alone); stage times are then per batch')
+    parser.add_argument('--cameras', type=int, default=1,
+                        help='cameras of this size served by one model, as the node with '
+                             'cameras: N does: one frame per camera per step, one network pass '
+                             'for all (stage times are then per step, summed over its frames); '
+                             'with N > 1 the same frames also run one at a time (max_batch 1), '
+                             'interleaved, for fps and latency per camera both ways')
     parser.add_argument('--frames', type=int, default=50,
-                        help='timed iterations (of --batch frames each)')
+                        help='timed iterations (of --cameras frames each)')
     parser.add_argument('--warmup', type=int, default=5,
                         help='untimed frames first (the first one includes torch.compile)')
     parser.add_argument('--cloud', action=argparse.BooleanOptionalAction, default=True,
@@ -216,6 +219,49 @@ def _summed_timings(items: Sequence[dict]) -> dict:
     return total
 
 
+def _multicamera(args, batched_s: float, sequential_s: float,
+                 latencies: Dict[int, List[List[float]]]) -> dict:
+    """Return fps over all cameras and latency per camera, batched and one at a time."""
+    def mode(seconds, steps):
+        per_camera = [percentile_summary([step[k] for step in steps])['median_ms']
+                      for k in range(args.cameras)]
+        return {'fps': round(args.frames * args.cameras / seconds, 3) if seconds > 0 else None,
+                'latency_p50_ms_per_camera': [round(v, 3) for v in per_camera]}
+    # The warm-up steps are not timed: keep the timed ones (the last ``frames`` of each).
+    batched = mode(batched_s, latencies[0][-args.frames:])
+    sequential = mode(sequential_s, latencies[1][-args.frames:])
+    speedup = (batched['fps'] / sequential['fps']
+               if batched['fps'] and sequential['fps'] else None)
+    return {'cameras': args.cameras, 'batched': batched, 'sequential': sequential,
+            'batched_over_sequential_fps': round(speedup, 3) if speedup else None}
+
+
+def format_multicamera(multi: Optional[dict]) -> List[str]:
+    """Return the table lines of the batched vs one-at-a-time comparison."""
+    if not multi:
+        return []
+    lines = ['', f"{multi['cameras']} cameras, one model{'':<13}{'fps':>10}"
+             f"{'latency p50 ms per camera':>30}"]
+    for key, label in (('batched', 'batched (max_batch 0)'),
+                       ('sequential', 'one at a time (max_batch 1)')):
+        mode = multi[key]
+        per_camera = ' '.join(f'{v:.1f}' for v in mode['latency_p50_ms_per_camera'])
+        lines.append(f"{label:<34}{mode['fps']:>10.2f}  {per_camera:>28}")
+    lines.append(f"batched / one at a time: {multi['batched_over_sequential_fps']:.2f}x fps")
+    return lines
+
+
+def private_memory_mib() -> Optional[float]:
+    """Return this process's private memory (Private_Clean + Private_Dirty) in MiB, Linux."""
+    try:
+        with open('/proc/self/smaps_rollup', encoding='ascii') as f:
+            kib = sum(int(line.split()[1]) for line in f
+                      if line.startswith(('Private_Clean:', 'Private_Dirty:')))
+    except (OSError, ValueError):
+        return None
+    return round(kib / 1024.0, 1)
+
+
 def percentile_summary(values: Sequence[float]) -> Dict[str, float]:
     """Return median and p90 (linear interpolation) of ``values`` in milliseconds."""
     data = np.asarray(values, dtype=np.float64)
@@ -248,10 +294,11 @@ def run(args) -> dict:
     """Load the model, warm up, time ``args.frames`` frames; return the report."""
     import torch
 
-    notes = ['batch 1 is what the node does (it runs the newest frame alone)'
-             if args.batch == 1 else
-             f'batch {args.batch}: one forward pass per {args.batch} frames; every stage time '
-             'is per batch (payload and message rows summed over its frames); fps counts frames',
+    notes = ['one camera: the node runs its newest frame alone'
+             if args.cameras == 1 else
+             f'{args.cameras} cameras: one forward pass per step of {args.cameras} frames (one '
+             'per camera, as the node batches them); every stage time is per step (payload and '
+             'message rows summed over its frames); fps counts frames',
              'stage times are synchronised with the device']
     threads = torch.get_num_threads()
     if args.threads > 0:
@@ -303,28 +350,26 @@ def _measure(args, notes: List[str]) -> dict:
     types = ros_message_types()
     if types is None:
         notes.append('sensor_msgs is not importable: the ROS message fill rows are skipped')
-    batch_processors = [processor] + [
-        FrameProcessor(model, device_payloads=device_payloads) for _ in range(args.batch - 1)]
-    for extra in batch_processors[1:]:
+    # One processor per camera, as the node has.
+    processors = [processor] + [
+        FrameProcessor(model, device_payloads=device_payloads) for _ in range(args.cameras - 1)]
+    for extra in processors[1:]:
         extra.new_timings = processor.new_timings
+    latencies: Dict[int, List[List[float]]] = {0: [], 1: []}
 
-    def step(i: int) -> dict:
-        """Run batch ``i`` (``args.batch`` frames) as the node would; return its timings."""
+    def step(i: int, max_batch: int = 0) -> dict:
+        """Run step ``i`` (a frame per camera) as the node would; return its timings."""
         t = time.perf_counter()
-        if args.batch == 1:
-            out = processor.process(images[i % len(images)], info, opts)
-            timings = out.timings
-            outputs = [out]
-        else:
-            # One processor per image of the batch, as the node has one per camera.
-            prepared = [(p, p.prepare(images[(i * args.batch + k) % len(images)], info, opts))
-                        for k, p in enumerate(batch_processors)]
-            outputs = []
-            for _, out in process_batch(model, prepared):
-                if isinstance(out, BaseException):
-                    raise out
-                outputs.append(out)
-            timings = _summed_timings([out.timings for out in outputs])
+        prepared = [(p, p.prepare(images[(i * args.cameras + k) % len(images)], info, opts))
+                    for k, p in enumerate(processors)]
+        outputs, ready = [], []
+        for _, out in process_batch(model, prepared, max_batch):
+            if isinstance(out, BaseException):
+                raise out
+            outputs.append(out)
+            ready.append((time.perf_counter() - t) * 1000.0)
+        latencies[max_batch].append(ready)
+        timings = _summed_timings([out.timings for out in outputs])
         if types is not None:
             for out in outputs:
                 fill_timings: Dict[str, float] = {}
@@ -358,10 +403,18 @@ def _measure(args, notes: List[str]) -> dict:
     device_samples: Dict[str, List[float]] = {}
     host_samples: Dict[str, List[float]] = {}
     results = []
-    loop_start = time.perf_counter()
+    loop_s = sequential_s = 0.0
     for i in range(args.frames):
-        results.append(step(i))
-    loop_s = time.perf_counter() - loop_start
+        # With several cameras the one-at-a-time run of the same frames is interleaved
+        # (order alternating), so both see the same machine load.
+        for max_batch in ((0,) if args.cameras == 1 else ((0, 1) if i % 2 else (1, 0))):
+            t = time.perf_counter()
+            timings = step(i, max_batch)
+            if max_batch == 0:
+                loop_s += time.perf_counter() - t
+                results.append(timings)
+            else:
+                sequential_s += time.perf_counter() - t
     for timings in results:  # device times are read after the loop: no extra waits in it
         record(timings)
 
@@ -381,7 +434,7 @@ def _measure(args, notes: List[str]) -> dict:
         'precision': str(model.dtype).replace('torch.', ''),
         'width': args.width,
         'height': args.height,
-        'batch': args.batch,
+        'cameras': args.cameras,
         'frames': args.frames,
         'warmup': args.warmup,
         'cloud': bool(args.cloud),
@@ -394,7 +447,10 @@ def _measure(args, notes: List[str]) -> dict:
         'flip_tta': bool(model.flip_tta),
         'focal_scaling': bool(args.focal_scaling),
         'stages': stages,
-        'fps': round(args.frames * args.batch / loop_s, 3) if loop_s > 0 else None,
+        'fps': round(args.frames * args.cameras / loop_s, 3) if loop_s > 0 else None,
+        'multicamera': (_multicamera(args, loop_s, sequential_s, latencies)
+                        if args.cameras > 1 else None),
+        'private_memory_mib': private_memory_mib(),
         'load_s': round(load_s, 3),
         'warmup_first_frame_s': round(warmup_first_s, 3),
         'warmup_s': round(warmup_s, 3),
@@ -517,8 +573,8 @@ def format_table(report: dict) -> str:
         f"depth_node_bench: {report['model']} ({report['family']})",
         f"machine: {report['machine']}",
         f"device {report['device']}, precision {report['precision']}, "
-        f"{report['width']}x{report['height']}, batch {report['batch']}, "
-        f"{report['frames']} {'batches' if report['batch'] > 1 else 'frames'} after "
+        f"{report['width']}x{report['height']}, cameras {report['cameras']}, "
+        f"{report['frames']} {'steps' if report['cameras'] > 1 else 'frames'} after "
         f"{report['warmup']} warm-up, "
         f"cloud {cloud}, "
         f"decimation {report['decimation']}, "
@@ -543,8 +599,8 @@ def format_table(report: dict) -> str:
             continue
         if key == 'total':
             lines.append('-' * width)
-            if report['batch'] > 1:
-                label = 'total per batch'
+            if report['cameras'] > 1:
+                label = 'total per step'
         line = f"{label:<34}{stat['median_ms']:>12.2f}{stat['p90_ms']:>12.2f}"
         if 'device_median_ms' in stat:
             line += f"{stat['device_median_ms']:>12.2f}{stat['host_median_ms']:>12.2f}"
@@ -555,10 +611,13 @@ def format_table(report: dict) -> str:
         f"frames per second: {report['fps']:.2f}",
         f"peak GPU memory: {f'{gpu:.0f} MiB allocated' if gpu is not None else 'n/a (CPU)'}"
         + (f", {report['peak_gpu_reserved_mib']:.0f} MiB reserved" if gpu is not None else ''),
-        f"peak host memory (max RSS): {report['peak_host_rss_mib']:.0f} MiB",
+        f"peak host memory (max RSS): {report['peak_host_rss_mib']:.0f} MiB"
+        + (f", private memory {report['private_memory_mib']:.0f} MiB"
+           if report.get('private_memory_mib') else ''),
         f"load {report['load_s']:.2f} s, first warm-up frame {report['warmup_first_frame_s']:.2f}"
         f" s, warm-up total {report['warmup_s']:.2f} s",
     ]
+    lines += format_multicamera(report.get('multicamera'))
     lines += [f'note: {n}' for n in report['notes']]
     if report.get('profile'):
         lines += format_profile(report['profile'])
@@ -569,9 +628,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark; return the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.batch > 1 and args.flip_tta:
-        parser.error('--batch > 1 cannot be combined with --flip-tta (it doubles the batch)')
-    for name in ('width', 'height', 'frames', 'stride', 'batch', 'profile_frames',
+    for name in ('width', 'height', 'frames', 'stride', 'cameras', 'profile_frames',
                  'decimation'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be at least 1')
