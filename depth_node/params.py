@@ -246,6 +246,41 @@ PARAMETERS = (
         'depth.colored.compressed.jpeg_quality', 'integer', 80,
         'JPEG quality (1..100) of depth/colored/compressed (published only while subscribed).',
         range=(1, 100)),
+    # Anchoring the metric scale to a sparse range sensor (issue 21, depth_node.anchor).
+    ParameterSpec(
+        'anchor.depth', 'bool', False,
+        'Subscribe anchor/depth (sensor_msgs/Image, 32FC1 metres or 16UC1 millimetres, 0 or '
+        'NaN = no measurement, registered to this image at any resolution of its field of '
+        "view) and fit the depth's scale to it each frame.",
+        read_only=True, per_camera=True),
+    ParameterSpec(
+        'anchor.points', 'bool', False,
+        'Subscribe anchor/points (sensor_msgs/PointCloud2 with x, y, z in the image\'s '
+        'optical frame, or in any frame tf2 can transform) and fit the depth\'s scale to it '
+        'each frame.',
+        read_only=True, per_camera=True),
+    ParameterSpec(
+        'anchor.stamp_tolerance', 'double', 0.1,
+        'Seconds: an anchor is paired with the image of the nearest stamp within this.',
+        range=(0.0, 10.0),
+        per_camera=True),
+    ParameterSpec(
+        'anchor.hold_time', 'double', 1.0,
+        'Seconds of image stamps the last good correction is kept while anchors are missing, '
+        "stale, too sparse or refused; then the network's own scale is used.",
+        range=(0.0, 3600.0),
+        per_camera=True),
+    ParameterSpec(
+        'anchor.min_inliers', 'integer', 8,
+        'Fewest anchors that must agree with a fit (within a factor of 2) for it to be used.',
+        range=(3, 4096),
+        per_camera=True),
+    ParameterSpec(
+        'anchor.max_correction', 'double', 8.0,
+        'Largest factor a fit may change the depth by, either way; an anchor that disagrees '
+        'more with the prediction (units, another camera) is refused.',
+        range=(1.1, 1000.0),
+        per_camera=True),
 )
 
 PARAMETERS_BY_NAME = {p.name: p for p in PARAMETERS}

@@ -14,9 +14,13 @@ through :class:`~depth_node.frame.FrameProcessor` with the node's options
 (the same parameter names and checks, :func:`node_parameters`) and the
 messages are built by :mod:`depth_node.messages`, so depth, scaling, camera,
 decimation, edge filter, points and scan are exactly what the node publishes.
+Anchoring to a range sensor takes a folder of depth files (``--anchor-depth``)
+or a bag's anchor topics (``--anchor-depth-topic``, ``--anchor-points-topic``),
+paired with the images as the node pairs its ``anchor/*`` subscriptions.
 """
 
 import argparse
+import collections
 from pathlib import Path
 import sys
 import time
@@ -26,6 +30,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .anchors import ANCHOR_TYPES, AnchorFolder, BagAnchors, RunAnchors
 from .bag import BagWriter, require_rosbags
 from .cameras import CameraSpec, find_intrinsics_file, read_intrinsics_file
 from .cli import (add_model_arguments, announcer, cli_main, error_text, EXIT_FAILED, EXIT_OK,
@@ -42,8 +47,9 @@ from ..frame import FrameProcessor, OutputOptions
 from ..geometry import cloud_points
 from ..models import load_model
 from ..params import (check_parameter, check_parameters, COMPRESSED_DEPTH_FORMAT_CHOICES,
-                      DEPTH_ENCODING_CHOICES)
+                      DEPTH_ENCODING_CHOICES, PARAMETERS_BY_NAME)
 from ..scan import scan_frame_id
+from ..stream import Event
 from ..visualize import colorize_depth, save_png, side_by_side
 
 PROG = 'depth_node_run'
@@ -155,6 +161,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--colored', action='store_true',
                    help='write the bgr8 colourised depth on <namespace>/depth/colored into '
                         '--out-bag (the node\'s depth/colored; range: --color-range)')
+    g = p.add_argument_group(
+        'anchoring to a range sensor (as the node parameters anchor.*; README, Anchoring)')
+    g.add_argument('--anchor-depth', metavar='DIR',
+                   help="the node's anchor/depth from a folder: one depth file per image, "
+                        'matched by name (<name>.png or <name>_depth.png 16-bit, <name>.npy '
+                        'metres; or the same last number); 0 or NaN = no measurement')
+    g.add_argument('--anchor-depth-scale', type=float, default=1000.0, metavar='UNITS',
+                   help='PNG units per metre of --anchor-depth (default: %(default)s = mm)')
+    g.add_argument('--anchor-depth-topic', metavar='TOPIC',
+                   help='rosbag2 input: sensor_msgs/Image topic (32FC1 m, 16UC1 mm) to anchor to')
+    g.add_argument('--anchor-points-topic', metavar='TOPIC',
+                   help="rosbag2 input: sensor_msgs/PointCloud2 topic (in the image's optical "
+                        'frame) to anchor to')
+    for name, metavar in (('stamp_tolerance', 'S'), ('hold_time', 'S'),
+                          ('min_inliers', 'N'), ('max_correction', 'FACTOR')):
+        spec = PARAMETERS_BY_NAME[f'anchor.{name}']
+        g.add_argument(f"--anchor-{name.replace('_', '-')}", metavar=metavar,
+                       type=int if spec.type == 'integer' else float, default=spec.default,
+                       help=f'anchor.{name} (default: %(default)s)')
     return p
 
 
@@ -362,12 +387,44 @@ def run(args) -> int:
             raise OfflineInputError(f'{args.out_bag} exists already; rosbag2 output must be new')
     start_ns = time.time_ns()
     source, description = open_source(args, start_ns)
+    anchors = None
     try:
         if args.out_bag:
             BagOutput.namespace(args, source)
-        return _run(args, source, description)
+        anchors = open_anchors(args, source)
+        return _run(args, source, description, anchors)
     finally:
+        if anchors is not None:
+            anchors.close()
         source.close()
+
+
+def open_anchors(args, source) -> Optional[RunAnchors]:
+    """Return the anchors of the command line for ``source`` (None: no anchoring)."""
+    topics = [t for t in (args.anchor_depth_topic, args.anchor_points_topic) if t]
+    if topics and not isinstance(source, BagSource):
+        raise OfflineInputError('--anchor-depth-topic and --anchor-points-topic take a rosbag2 '
+                                'input; for images and videos pass --anchor-depth DIR')
+    if not topics and not args.anchor_depth:
+        return None
+    folder = AnchorFolder(args.anchor_depth, args.anchor_depth_scale) if args.anchor_depth \
+        else None
+    bags = []
+    try:
+        for topic, kind in ((args.anchor_depth_topic, 'depth'),
+                            (args.anchor_points_topic, 'points')):
+            if topic:
+                bag = BagAnchors(source.path, topic, args.anchor_stamp_tolerance)
+                bags.append(bag)
+                if bag.kind != kind:
+                    raise OfflineInputError(
+                        f"{topic} is {ANCHOR_TYPES[bag.kind]}: pass it as "
+                        f"--anchor-{bag.kind}-topic")
+    except Exception:
+        for bag in bags:
+            bag.close()
+        raise
+    return RunAnchors(folder, tuple(bags))
 
 
 def node_parameters(args, ply: bool, bag: bool) -> dict:
@@ -398,6 +455,12 @@ def node_parameters(args, ply: bool, bag: bool) -> dict:
         'depth.image.compressedDepth.png_level': args.png_level,
         'depth.image.compressedDepth.depth_max': args.compressed_depth_max,
         'depth.image.compressedDepth.depth_quantization': args.compressed_depth_quantization,
+        'anchor.depth': bool(args.anchor_depth or args.anchor_depth_topic),
+        'anchor.points': bool(args.anchor_points_topic),
+        'anchor.stamp_tolerance': args.anchor_stamp_tolerance,
+        'anchor.hold_time': args.anchor_hold_time,
+        'anchor.min_inliers': args.anchor_min_inliers,
+        'anchor.max_correction': args.anchor_max_correction,
     }
     cfg = {name: check_parameter(name, value) for name, value in cfg.items()}
     check_parameters(cfg)
@@ -415,7 +478,7 @@ def output_options(args, ply: bool, bag: bool) -> OutputOptions:
                                          colored=bool(bag and args.colored))
 
 
-def _run(args, source, description: str) -> int:
+def _run(args, source, description: str, anchors: Optional[RunAnchors] = None) -> int:
     model = load_model(args.model, args.device, args.precision,
                        reference_focal=args.reference_focal, mask_sky=not args.keep_sky,
                        announce=announcer(PROG))
@@ -427,6 +490,7 @@ def _run(args, source, description: str) -> int:
     noted = set()
     scan_warned = set()
     drops: dict = {}
+    anchor_states: collections.Counter = collections.Counter()
     processed = 0
     t0 = time.perf_counter()
     progress = tqdm(total=len(source), unit='frame', desc=PROG, file=sys.stderr,
@@ -447,11 +511,19 @@ def _run(args, source, description: str) -> int:
                                'pass --scan-frame-id', file=sys.stderr)
             opts.scan = scan_frame is not None
             try:
+                anchor, anchor_events = anchors.for_frame(frame) if anchors else ([], [])
+            except DepthNodeError as exc:  # an unreadable anchor file: the frame goes on
+                anchor, anchor_events = [], [Event('anchor_invalid', 'warning', str(exc))]
+            for event in anchor_events:
+                if event.kind not in noted:
+                    noted.add(event.kind)
+                    progress.write(f'{PROG}: note: {event.text}', file=sys.stderr)
+            try:
                 decoded = frame.image()
                 info = frame.camera_info()
                 out = processor.process_pixels(
                     decoded.pixels, decoded.rgb_order, info, opts, encoding=decoded.encoding,
-                    frame_id=frame.frame_id)
+                    frame_id=frame.frame_id, stamp_ns=frame.stamp_ns, anchor=anchor)
             except DepthNodeError as exc:
                 reason = type(exc).__name__
                 if reason not in drops:
@@ -464,6 +536,8 @@ def _run(args, source, description: str) -> int:
                 if event.kind not in noted:
                     noted.add(event.kind)
                     progress.write(f'{PROG}: note: {event.text}', file=sys.stderr)
+            if anchors is not None:
+                anchor_states[out.anchor.state] += 1
             if files is not None:
                 files.write(frame.name, out, ply)
             if bag is not None:
@@ -481,6 +555,13 @@ def _run(args, source, description: str) -> int:
     for output in (files, bag):
         if output is not None:
             print(f'{PROG}: wrote {output.summary()}')
+    if anchors is not None:
+        print(f"{PROG}: anchoring: {anchor_states['anchored']} frame(s) anchored, "
+              f"{anchor_states['held']} on a held correction, {anchor_states['network']} on the "
+              "network's own scale")
+        if anchors.folder is not None and anchors.folder.missing:
+            print(f'{PROG}: {len(anchors.folder.missing)} frame(s) had no anchor file in '
+                  f'{anchors.folder.folder}', file=sys.stderr)
     if drops:
         text = ', '.join(f'{n} {reason}' for reason, n in drops.items())
         print(f'{PROG}: dropped {sum(drops.values())} frame(s): {text}', file=sys.stderr)
