@@ -26,6 +26,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
 
 from . import messages
+from .anchor import ANCHOR_TOPICS, AnchorBuffer, needs_transform
 from .compressed_depth import CompressedDepthEncoder, CompressedDepthOptions, encode_jpeg
 from .diagnostics import assess, FrameStats, LogThrottle, problem_kind, status_info, values
 from .errors import (BadCameraInfoError, BadImageError, DepthNodeError, InvalidDepthError,
@@ -84,6 +85,10 @@ class CameraPipeline:
         #: the same topic need one each).
         self.info_subs: Dict[str, object] = {}
         self._sub_qos: Dict[str, tuple] = {}
+        #: Anchors to a range sensor (``anchor.depth``, ``anchor.points``), paired by stamp.
+        self.anchors = {kind: AnchorBuffer(kind, self.cfg['anchor.stamp_tolerance'])
+                        for kind in ANCHOR_TOPICS if self.cfg[f'anchor.{kind}']}
+        self.anchor_subs: Dict[str, object] = {}
         self.frames = FrameStats()
         self.drops = self.frames.drops  # Counter of dropped frames by reason
         self.events = collections.Counter()  # stream changes (camera restarts) by kind
@@ -136,6 +141,8 @@ class CameraPipeline:
         self.own = dict(own)
         self.cfg = camera_config(cfg, self.own)
         self.depth_encoder.options = CompressedDepthOptions.from_parameters(self.cfg)
+        for buffer in self.anchors.values():
+            buffer.tolerance_s = self.cfg['anchor.stamp_tolerance']
         if self.queue.rate != self.cfg['rate']:
             self.queue.rate = self.cfg['rate']
 
@@ -177,6 +184,8 @@ class CameraPipeline:
         self._scan_frame_warned = None
         self.processor = None
         self.queue.reset_infos()
+        for buffer in self.anchors.values():
+            buffer.clear()
 
     # ---------------------------------------------------------------- subscriptions
     def _offered(self, topic: str) -> List[tuple]:
@@ -215,6 +224,7 @@ class CameraPipeline:
                 self.image_type, self.image_topic, self._on_image, qos)
             self._sub_qos['image'] = policy
             self._said_subscribed(self.image_topic, qos)
+        self._check_anchor_subscriptions(mode)
         offered = self._offered(self.info_topic)
         policy = input_qos_policy(mode, offered)
         if policy is None:
@@ -241,6 +251,22 @@ class CameraPipeline:
             self._said_subscribed(self.info_topic, qos)
         return waiting
 
+    def _check_anchor_subscriptions(self, mode: str) -> None:
+        """Subscribe the enabled anchor topics (keep the last few: paired by stamp)."""
+        for kind in self.anchors:
+            topic = self.node.resolve_topic_name(self.prefix + ANCHOR_TOPICS[kind])
+            policy = input_qos_policy(mode, self._offered(topic))
+            if policy is None or self._sub_qos.get(kind) == policy:
+                continue
+            sub = self.anchor_subs.pop(kind, None)
+            if sub is not None:
+                self.node.destroy_subscription(sub)
+            qos = self._qos(policy[0], policy[1], self.anchors[kind].history)
+            self.anchor_subs[kind] = self.node.create_subscription(
+                PointCloud2 if kind == 'points' else Image, topic, self.anchors[kind].put, qos)
+            self._sub_qos[kind] = policy
+            self._said_subscribed(topic, qos)
+
     def _said_subscribed(self, topic: str, qos: QoSProfile) -> None:
         self.node._info(f'subscribed to {topic} ({qos.reliability.name.lower()}, '
                         f'{qos.durability.name.lower()})')
@@ -255,9 +281,10 @@ class CameraPipeline:
         if self.image_sub is not None:
             self.node.destroy_subscription(self.image_sub)
             self.image_sub = None
-        for sub in self.info_subs.values():
+        for sub in list(self.info_subs.values()) + list(self.anchor_subs.values()):
             self.node.destroy_subscription(sub)
         self.info_subs = {}
+        self.anchor_subs = {}
         self._sub_qos = {}
 
     # ---------------------------------------------------------------- callbacks
@@ -328,11 +355,33 @@ class CameraPipeline:
         scan_frame = self._scan_frame(str(frame.image.header.frame_id))
         opts.scan = scan_frame is not None
         try:
-            prepared = processor.prepare(frame.image, frame.info, opts)
+            prepared = processor.prepare(frame.image, frame.info, opts,
+                                         anchor=self._anchors_for(frame.image.header))
         except Exception as exc:  # noqa: B902 - dropped with a line, the worker goes on
             self.fail(exc)
             return None
         return Pending(frame.image, prepared, scan_frame, t0, len(frame.image.data))
+
+    def _anchors_for(self, header) -> list:
+        """
+        Return the anchors paired with an image (by stamp), each cloud in the image's frame.
+
+        A cloud in another frame is transformed with tf2 at the cloud's stamp where
+        tf2_ros is importable (the node's optional transform buffer); without it,
+        or when the lookup fails, the frame path says so in one line.
+        """
+        anchors = []
+        image_frame = str(header.frame_id)
+        for buffer in self.anchors.values():
+            anchor, event = buffer.match(stamp_ns(header))
+            if event is not None:
+                self.log_events([event])
+            if anchor is None:
+                continue
+            if needs_transform(anchor, image_frame):
+                anchor = self.node.transform_anchor(anchor, image_frame)
+            anchors.append(anchor)
+        return anchors
 
     def fail(self, exc: BaseException, cuda_oom: Optional[type] = None) -> None:
         """Drop the frame that raised ``exc``, with its stream events and one line."""
@@ -427,9 +476,12 @@ class CameraPipeline:
             info['reference_focal_px'] = f'{ref:.1f}' if ref else 'camera fx'
         if self.last_timings is not None:
             info['batch_size'] = str(int(self.last_timings.get('batch', 1)))
+        pairs = values(report, info)
+        if processor is not None and self.anchors:
+            pairs += processor.anchoring.diagnostics()
         return DiagnosticStatus(
             level=bytes([level]), message=message, hardware_id=str(info.get('device', '')),
-            name=name, values=[KeyValue(key=k, value=v) for k, v in values(report, info)])
+            name=name, values=[KeyValue(key=k, value=v) for k, v in pairs])
 
 
 def _subscribed(pub) -> bool:

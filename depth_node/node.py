@@ -44,6 +44,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 import torch
 
 from . import messages
+from .anchor import transform_matrix
 from .camera_pipeline import CameraPipeline, OUTPUTS
 from .diagnostics import LogThrottle, network_input_text
 from .errors import DepthNodeError, ModelLoadError, ParameterValueError
@@ -92,6 +93,9 @@ class DepthNode(LifecycleNode):
         self._load_error: Optional[str] = None
         self.stopping = False
         self._qos_timer = None
+        #: tf2 buffer and listener for anchor clouds in other frames (None: not made yet,
+        #: False: tf2_ros is not installed).
+        self._tf = None
         self._memory = LargeFrameTrim()
         self._throttle = LogThrottle(THROTTLE_S)
         self.message_types = messages.rclpy_types()
@@ -362,6 +366,33 @@ class DepthNode(LifecycleNode):
     def lifecycle_state(self) -> str:
         """Return the lifecycle state: unconfigured, inactive, active or finalized."""
         return self._state
+
+    # ---------------------------------------------------------------- transforms
+    def transform_anchor(self, anchor, image_frame: str):
+        """
+        Return an anchor cloud with its transform into ``image_frame`` (tf2, at its stamp).
+
+        tf2_ros is optional: without it the anchor goes on untransformed and the
+        frame path says in one line that a cloud in another frame needs it.
+        """
+        if self._tf is None:
+            try:
+                import tf2_ros
+            except ImportError:
+                self._tf = False
+            else:
+                buffer = tf2_ros.Buffer()
+                self._tf = (buffer, tf2_ros.TransformListener(buffer, self))
+        if not self._tf:
+            return anchor
+        try:
+            t = self._tf[0].lookup_transform(image_frame, anchor.frame_id,
+                                             anchor.msg.header.stamp).transform
+        except Exception as exc:  # noqa: B902 - tf2's LookupException, ExtrapolationException
+            return anchor.with_transform_error(f'{type(exc).__name__}: {exc}')
+        return anchor.with_transform(transform_matrix(
+            (t.translation.x, t.translation.y, t.translation.z),
+            (t.rotation.x, t.rotation.y, t.rotation.z, t.rotation.w)))
 
     # ---------------------------------------------------------------- worker
     def _work(self) -> None:
