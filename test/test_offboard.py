@@ -5,13 +5,15 @@ The robot-to-server recipe (issue 18) with the installed ``depth_node`` as the s
 
 Two processes, as on a robot and its GPU server: this test is the robot (it
 publishes JPEG ``image/compressed`` and ``camera_info`` and takes back what a
-robot uses over the link); the server is ``depth_node`` with README's recipe
-(Off-board use): compressed input, ``output_decimation: 2``, no cloud, the scan,
-and the compressed outputs. ``depth/image/compressedDepth`` is decoded with a
-port of compressed_depth_image_transport's own decoder (test/upstream_compressed_depth.py),
-not with ours.
+robot uses over the link); the server is ``depth_node`` with the recipe's
+parameter file (``config/offboard_server.yaml``, doc/offboard.md): compressed
+input, ``output_decimation: 2``, no cloud, the scan, and the compressed outputs.
+``depth/image/compressedDepth`` is decoded with a port of
+compressed_depth_image_transport's own decoder (test/upstream_compressed_depth.py), not
+with ours.
 """
 
+from pathlib import Path
 import threading
 import time
 
@@ -34,9 +36,9 @@ pytestmark = pytest.mark.skipif(node_executable() is None,
 
 W, H, F = 96, 64, 80.0
 FRAME_ID = 'robot_camera_optical_frame'
-#: The server's parameters: README, Off-board use.
-SERVER = ['-p', 'input_transport:=compressed', '-p', 'output_decimation:=2',
-          '-p', 'publish_points:=false', '-p', 'publish_scan:=true', '-p', 'rate:=0.0']
+#: The server's parameters: the recipe's own file (doc/offboard.md), as a user runs it.
+RECIPE = Path(__file__).resolve().parents[1] / 'config' / 'offboard_server.yaml'
+SERVER = ['--params-file', str(RECIPE), '-p', 'rate:=0.0']
 
 
 class Robot(Node):
