@@ -271,9 +271,10 @@ class CloudBuilder:
         # Dense: gather the valid points by flat index (one pass each), no boolean
         # indexing of 2-D arrays and no organized intermediate.
         valid = np.empty(z.shape, dtype=bool)
-        for first, end in row_bands(*z.shape):
-            _valid_into(valid[first:end], z[first:end], min_depth, max_depth,
-                        None if invalid is None else invalid[first:end])
+        with np.errstate(invalid='ignore'):
+            for first, end in row_bands(*z.shape):
+                _valid_into(valid[first:end], z[first:end], min_depth, max_depth,
+                            None if invalid is None else invalid[first:end])
         index = np.flatnonzero(valid)
         data, out = _message_buffer((index.size, nf))
         zv = np.take(z, index)
@@ -289,11 +290,14 @@ class CloudBuilder:
 
 def _valid_into(valid: np.ndarray, z: np.ndarray, min_depth: float, max_depth: float,
                 invalid: Optional[np.ndarray]) -> None:
-    """Write into ``valid`` where ``z`` is a point: within the limits, finite, not ``invalid``."""
-    with np.errstate(invalid='ignore'):
-        np.greater(z, max(min_depth, 0.0), out=valid)
-        # +inf ("too far", REP 117) is never a point, with or without a limit.
-        valid &= z <= max_depth if max_depth > 0.0 else z < np.inf
+    """
+    Write into ``valid`` where ``z`` is a point: within the limits, finite, not ``invalid``.
+
+    Call it under ``np.errstate(invalid='ignore')`` (NaN compares False, quietly).
+    """
+    np.greater(z, max(min_depth, 0.0), out=valid)
+    # +inf ("too far", REP 117) is never a point, with or without a limit.
+    valid &= z <= max_depth if max_depth > 0.0 else z < np.inf
     if invalid is not None:
         np.greater(valid, invalid, out=valid)  # & ~invalid
 
@@ -315,22 +319,23 @@ def _organized_into(out: np.ndarray, grid: RayGrid, z: np.ndarray, rgb: Optional
     planes = np.empty((3, rows, width), dtype=np.float32)
     raw = None if rgb is None else np.empty((rows, width, 4), dtype=np.uint8)
     nan = np.float32(np.nan)
-    for first, end in row_bands(height, width):
-        k = end - first
-        zb, v = z[first:end], valid[:k]
-        x, y, zz = planes[0, :k], planes[1, :k], planes[2, :k]
-        _valid_into(v, zb, min_depth, max_depth,
-                    None if invalid is None else invalid[first:end])
-        zz.fill(nan)
-        copy_where(zb, v, zz)
-        np.multiply(grid.x, zz, out=x)
-        np.multiply(grid.y[first:end], zz, out=y)
-        band = out[first:end]
-        channels = [x, y, zz]
-        if raw is not None:
-            channels.append(_packed_rgb_into(raw[:k], rgb[first:end], rgb_order))
-        if cv2.merge(channels, band) is not band:  # OpenCV made a new array: never here
-            raise RuntimeError('cv2.merge did not write into the cloud buffer')
+    with np.errstate(invalid='ignore'):  # NaN compares False, quietly
+        for first, end in row_bands(height, width):
+            k = end - first
+            zb, v = z[first:end], valid[:k]
+            x, y, zz = planes[0, :k], planes[1, :k], planes[2, :k]
+            _valid_into(v, zb, min_depth, max_depth,
+                        None if invalid is None else invalid[first:end])
+            zz.fill(nan)
+            copy_where(zb, v, zz)
+            np.multiply(grid.x, zz, out=x)
+            np.multiply(grid.y[first:end], zz, out=y)
+            band = out[first:end]
+            channels = [x, y, zz]
+            if raw is not None:
+                channels.append(_packed_rgb_into(raw[:k], rgb[first:end], rgb_order))
+            if cv2.merge(channels, band) is not band:  # OpenCV made a new array: never here
+                raise RuntimeError('cv2.merge did not write into the cloud buffer')
 
 
 #: OpenCV conversions that put (channels, red/green/blue order) into bytes B, G, R, A.
