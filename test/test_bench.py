@@ -181,7 +181,7 @@ def test_bench_calibrates_against_the_minimal_reference_and_the_copy_floor(capsy
         assert {'edge_filter', 'depth_msg', 'cloud_msg', 'scan'} <= set(r['stages_ms'])
         assert {'preprocess', 'network', 'cloud_msg'} <= set(r['frame_stages_ms'])
         assert r['buffers_reused']['cloud'] > 0 and r['buffers_reused']['depth'] > 0
-    for key in ('package', 'minimal', 'floor', 'preprocess', 'payload.cloud_msg'):
+    for key in ('package', 'minimal', 'floor', 'frame.preprocess', 'payload.cloud_msg'):
         assert set(cal['fit'][key]) == {'ms_per_mp', 'intercept_ms', 'r2'}, key
     assert 'calibration: 3 interleaved rounds' in out and 'pkg/min' in out
     assert 'ms per megapixel' in out and 'load average (1/5/15 min)' in out
@@ -234,3 +234,25 @@ def test_linear_fit_of_a_line_and_of_one_size():
     fit = linear_fit([0.3, 0.9, 2.1, 8.3], [0.5 + 3.0 * x for x in (0.3, 0.9, 2.1, 8.3)])
     assert fit == {'ms_per_mp': 3.0, 'intercept_ms': 0.5, 'r2': 1.0}
     assert linear_fit([0.3], [1.0]) is None and linear_fit([0.3, 0.3], [1.0, 2.0]) is None
+
+
+def test_readme_documents_every_calibration_key(tiny_da_dir):
+    """README's Performance section names each JSON key of the calibration (issue 19)."""
+    from pathlib import Path
+    from depth_node.models import load_model
+    from depth_node.offline.baseline import calibrate
+    from depth_node.outputs import OutputOptions
+    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text(encoding='utf-8')
+    section = readme.split('\n## Performance', 1)[1].split('\n## ', 1)[0]
+    cal = calibrate(load_model(tiny_da_dir, 'cpu'), [(32, 24), (48, 32)], OutputOptions(scan=True),
+                    1)
+    keys = set(cal) | {'load_average'} | set(cal['sizes'][0]) | set(cal['fit']['package'])
+    keys |= set(cal['sizes'][0]['stages_ms']) | {'frame.<stage>', 'payload.<stage>'}
+    for key in sorted(keys):
+        name = key.split('.')[-1] if key.startswith(('frame.', 'payload.')) else key
+        if name.endswith('_wall_ms'):
+            name = '*_wall_ms'
+        if name.startswith('ros_'):
+            name = 'ros_*_msg'
+        spelled = (f'`{name}`', f'.{name}`', f'.{name}[]`', f'`{key}`', f', `.{name}`')
+        assert any(text in section for text in spelled), key

@@ -34,6 +34,7 @@ the per-megapixel fit (:func:`linear_fit`).
 """
 
 import dataclasses
+import math
 import os
 import random
 import time
@@ -51,6 +52,11 @@ CANDIDATES = (
     ('minimal', 'minimal'),
     ('floor', 'floor'),
 )
+
+#: A round times the candidates of a size until about this many megapixels went through
+#: (at most MAX_REPEATS times): small frames take little time, so more samples.
+REPEAT_MEGAPIXELS = 2.0
+MAX_REPEATS = 5
 
 #: The sizes of README's Performance tables.
 README_SIZES = ((640, 480), (1280, 720), (1920, 1080), (3840, 2160))
@@ -179,6 +185,11 @@ class _Size:
             self.package(self.no_filter)
 
     @property
+    def repeats(self) -> int:
+        """Return how often a round times the candidates: small frames more (they are noisier)."""
+        return max(1, min(MAX_REPEATS, math.ceil(REPEAT_MEGAPIXELS / self.megapixels)))
+
+    @property
     def name(self) -> str:
         """Return ``WIDTHxHEIGHT``."""
         return f'{self.width}x{self.height}'
@@ -235,7 +246,8 @@ class _Size:
 
         share = np.median((s['package'] - s['package_no_filter']) / np.maximum(
             s['package'], 1e-6))
-        reuse = self.processor.payloads
+        host = self.processor.payloads
+        buffers = (getattr(host, 'depth_buffer', None), getattr(host.clouds, 'buffer', None))
         return {
             'size': self.name,
             'megapixels': round(self.megapixels, 4),
@@ -247,9 +259,9 @@ class _Size:
             'package_no_filter_over_floor': ratio('package_no_filter', 'floor'),
             'minimal_over_floor': ratio('minimal', 'floor'),
             'edge_filter_share': round(float(share), 3),
-            'buffers_reused': {'depth': reuse.depth_buffer.reused,
-                               'cloud': reuse.clouds.buffer.reused,
-                               'made': reuse.depth_buffer.made + reuse.clouds.buffer.made},
+            'buffers_reused': None if None in buffers else {
+                'depth': buffers[0].reused, 'cloud': buffers[1].reused,
+                'made': buffers[0].made + buffers[1].made},
             'stages_ms': {k: round(float(np.median(v)), 3) for k, v in self.stages.items()},
             'frame_stages_ms': {k: round(float(np.median(v)), 3)
                                 for k, v in self.frame_stages.items()},
@@ -262,7 +274,8 @@ def calibrate(model, sizes: Sequence[Tuple[int, int]], opts, rounds: int, *,
     Return the calibration report of ``rounds`` interleaved rounds over ``sizes``.
 
     Each round visits the sizes in a shuffled order; per size it runs one whole
-    frame and the four candidates (:data:`CANDIDATES`), also shuffled. See
+    frame and the four candidates (:data:`CANDIDATES`), also shuffled (several times
+    for small frames, :attr:`_Size.repeats`). See
     the module docstring for what is compared and how.
     """
     opts = dataclasses.replace(opts, colored=False)
@@ -273,8 +286,9 @@ def calibrate(model, sizes: Sequence[Tuple[int, int]], opts, rounds: int, *,
     for _ in range(int(rounds)):
         for case in rng.sample(cases, len(cases)):
             case.frame()
-            for key in rng.sample(keys, len(keys)):
-                case.measure(key)
+            for _ in range(case.repeats):
+                for key in rng.sample(keys, len(keys)):
+                    case.measure(key)
     reports = [case.report() for case in cases]
     fit = {}
     mp = [r['megapixels'] for r in reports]
@@ -283,13 +297,14 @@ def calibrate(model, sizes: Sequence[Tuple[int, int]], opts, rounds: int, *,
     stage_keys = sorted(set().union(*(r['frame_stages_ms'] for r in reports)))
     for key in stage_keys:
         if all(key in r['frame_stages_ms'] for r in reports):
-            fit[key] = linear_fit(mp, [r['frame_stages_ms'][key] for r in reports])
+            fit[f'frame.{key}'] = linear_fit(mp, [r['frame_stages_ms'][key] for r in reports])
     for key in sorted(set().union(*(r['stages_ms'] for r in reports))):
         if all(key in r['stages_ms'] for r in reports):
             fit[f'payload.{key}'] = linear_fit(mp, [r['stages_ms'][key] for r in reports])
     return {
         'clock': 'time.thread_time',
         'rounds': int(rounds),
+        'repeats': {case.name: case.repeats for case in cases},
         'load_average': {'start': start, 'end': load_average()},
         'sizes': reports,
         'fit': {key: value for key, value in fit.items() if value is not None},
