@@ -10,13 +10,16 @@ order each round, two references of the same sizes:
 
 - the **minimal reference** (:class:`MinimalReference`): only the work no
   implementation can skip, written the plain numpy way: back-projection with
-  rays computed once into a new contiguous ``H x W x 4`` float32 buffer
-  (x, y, z and packed rgb, 16 B per point), plus the depth image bytes copied
-  into a new ``H x W`` float32 buffer; no validity masks, no edge filter, no
-  scan, no messages;
+  rays computed once into a contiguous ``H x W x 4`` float32 buffer (x, y, z
+  and packed rgb, 16 B per point), plus the depth image bytes copied into an
+  ``H x W`` float32 buffer, both buffers made once (allocating is no
+  unavoidable work, and the package reuses its buffers too); no validity
+  masks, no edge filter, no scan, no messages;
 - the **copy floor** (:class:`CopyFloor`): ``np.copyto`` of as many bytes
   (cloud and depth image) between buffers allocated once: what moving the
   output bytes through memory costs at the least.
+
+The buffers of both are message buffers (``array.array('B')``) as the package's.
 
 The package's side is :meth:`~depth_node.frame.FrameProcessor.finish` of a
 prediction made once per size (the node's path after the model: edge filter,
@@ -43,6 +46,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..camera import pinhole_camera_info
+from ..msgfill import byte_buffer, byte_view
 from ..timing import ClockTimes, stage
 
 #: The candidates of one round: (key, label).
@@ -73,11 +77,17 @@ class MinimalReference:
         self.ry = ((v - intr.cy) / intr.fy).astype(np.float32)[:, None]
         self.pixels = pixels
         self.rgb_order = tuple(rgb_order)
+        # Made once, as the package reuses its buffers: allocating is no unavoidable work,
+        # and what a new buffer costs depends on the allocator's state (a noisy reference).
+        # Message buffers as the package's (array.array: numpy's own large arrays may get
+        # transparent huge pages, which changed the strided writes' cost 1.6x between runs).
+        self._cloud = _message_array((intr.height, intr.width, 4))
+        self._image = _message_array((intr.height, intr.width))
 
     def run(self, depth: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Return ``(cloud H x W x 4 float32, depth H x W float32)``, both new buffers."""
+        """Return ``(cloud H x W x 4 float32, depth H x W float32)``, written into the buffers."""
         height, width = self.shape
-        cloud = np.empty((height, width, 4), dtype=np.float32)
+        cloud = self._cloud
         np.multiply(self.rx, depth, out=cloud[..., 0])
         np.multiply(self.ry, depth, out=cloud[..., 1])
         cloud[..., 2] = depth
@@ -87,7 +97,7 @@ class MinimalReference:
         raw[..., 13] = self.pixels[..., green]
         raw[..., 14] = self.pixels[..., red]
         raw[..., 15] = 0
-        image = np.empty((height, width), dtype=np.float32)
+        image = self._image
         np.copyto(image, depth)
         return cloud, image
 
@@ -96,15 +106,21 @@ class CopyFloor:
     """``np.copyto`` of a cloud's and a depth image's bytes between buffers made once."""
 
     def __init__(self, width: int, height: int):
-        self._src = [np.ones((height, width, 4), np.float32), np.ones((height, width), np.float32)]
-        self._dst = [np.empty_like(a) for a in self._src]
-        for dst, src in zip(self._dst, self._src):
-            np.copyto(dst, src)  # pages in
+        shapes = ((height, width, 4), (height, width))
+        self._src = [_message_array(shape) for shape in shapes]
+        self._dst = [_message_array(shape) for shape in shapes]
+        for src in self._src:
+            src.fill(1.0)
 
     def run(self) -> None:
         """Copy the bytes once."""
         for dst, src in zip(self._dst, self._src):
             np.copyto(dst, src)
+
+
+def _message_array(shape) -> np.ndarray:
+    """Return a float32 array of ``shape`` in a zero-filled ``array.array('B')`` (paged in)."""
+    return byte_view(byte_buffer(4 * int(np.prod(shape))), np.float32, shape)
 
 
 def linear_fit(megapixels: Sequence[float], ms: Sequence[float]) -> Optional[Dict[str, float]]:
