@@ -237,7 +237,7 @@ def test_linear_fit_of_a_line_and_of_one_size():
 
 
 def test_readme_documents_every_calibration_key(tiny_da_dir):
-    """README's Performance section names each JSON key of the calibration (issue 19)."""
+    """The README Performance section names each JSON key of the calibration (issue 19)."""
     from pathlib import Path
     from depth_node.models import load_model
     from depth_node.offline.baseline import calibrate
