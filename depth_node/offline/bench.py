@@ -40,6 +40,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .baseline import calibrate, format_calibration, load_average, parse_sizes
 from .cli import (announcer, error_text, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE,
                   library_progress)
 from .. import messages
@@ -47,7 +48,7 @@ from ..camera import pinhole_camera_info
 from ..geometry import Intrinsics
 from ..msgfill import as_byte_array
 from ..params import DEFAULT_MODEL
-from ..timing import StageTimes
+from ..timing import stage, StageTimes
 
 #: Stages in the order of the table: (key, label).
 STAGES = (
@@ -134,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "Python functions ('python')")
     parser.add_argument('--profile-frames', type=int, default=5,
                         help='frames run under --profile (default %(default)s)')
+    parser.add_argument('--sizes', metavar='WxH,...',
+                        help='frame sizes of the calibration (default: --width x --height; '
+                             "'readme': 640x480,1280x720,1920x1080,3840x2160)")
+    parser.add_argument('--calibration-rounds', type=int, default=10,
+                        help='interleaved rounds of the calibration: the payloads against the '
+                             'minimal reference and the copy floor of the same sizes, one '
+                             'whole frame per size each round (default %(default)s; 0: none)')
     parser.add_argument('--json', metavar='PATH', help='also write the JSON report here')
     return parser
 
@@ -179,24 +187,19 @@ def image_message(pixels: np.ndarray, stamp_ns: int = 0, frame_id: str = 'camera
 def fill_ros_messages(out, types: messages.MessageTypes, timings: dict) -> None:
     """Build the Image, CameraInfo and PointCloud2 messages as the node does, timing each."""
     header = messages.header(types, 0, 'camera')
-    t0 = time.perf_counter()
-    messages.depth_image(types, header, out)
-    t1 = time.perf_counter()
-    messages.camera_info(types, header, out.camera_info)
-    t2 = time.perf_counter()
-    timings['ros_depth_msg'] = (t1 - t0) * 1000.0
-    timings['ros_info_msg'] = (t2 - t1) * 1000.0
+    with stage(timings, 'ros_depth_msg'):
+        messages.depth_image(types, header, out)
+    with stage(timings, 'ros_info_msg'):
+        messages.camera_info(types, header, out.camera_info)
     if out.cloud is not None:
-        messages.point_cloud(types, header, out.cloud)
-        timings['ros_cloud_msg'] = (time.perf_counter() - t2) * 1000.0
+        with stage(timings, 'ros_cloud_msg'):
+            messages.point_cloud(types, header, out.cloud)
     if out.scan is not None:
-        t3 = time.perf_counter()
-        messages.laser_scan(types, header, out.scan)
-        timings['ros_scan_msg'] = (time.perf_counter() - t3) * 1000.0
+        with stage(timings, 'ros_scan_msg'):
+            messages.laser_scan(types, header, out.scan)
     if out.colored is not None:
-        t4 = time.perf_counter()
-        messages.colored_image(types, header, out.colored)
-        timings['ros_colored_msg'] = (time.perf_counter() - t4) * 1000.0
+        with stage(timings, 'ros_colored_msg'):
+            messages.colored_image(types, header, out.colored)
 
 
 def _summed_timings(items: Sequence[dict]) -> dict:
@@ -320,6 +323,7 @@ def _measure(args, notes: List[str]) -> dict:
     from ..frame import FrameProcessor, OutputOptions, process_batch
     from ..models import load_model
 
+    load_start = load_average()
     t0 = time.perf_counter()
     model = load_model(args.model, args.device, args.precision, compile_net=args.compile,
                        flip_tta=args.flip_tta, announce=announcer(PROG))
@@ -427,6 +431,11 @@ def _measure(args, notes: List[str]) -> dict:
         if device_samples.get(key):
             stat['device_median_ms'] = percentile_summary(device_samples[key])['median_ms']
             stat['host_median_ms'] = percentile_summary(host_samples[key])['median_ms']
+    calibration = None
+    if args.calibration_rounds > 0:
+        sizes = parse_sizes(args.sizes) if args.sizes else [(args.width, args.height)]
+        calibration = calibrate(model, sizes, opts, args.calibration_rounds,
+                                device_payloads=device_payloads, types=types)
     profile = None
     if args.profile:
         profile = profile_frames(step, args.profile, args.profile_frames, cuda, processor)
@@ -464,6 +473,8 @@ def _measure(args, notes: List[str]) -> dict:
         'ros_messages': types is not None,
         'payloads': 'device' if processor.device_payloads else 'host',
         'profile': profile,
+        'calibration': calibration,
+        'load_average': {'start': load_start, 'end': load_average()},
         'torch': torch.__version__,
         'transformers': transformers.__version__,
         'python': platform.python_version(),
@@ -622,7 +633,14 @@ def format_table(report: dict) -> str:
         f" s, warm-up total {report['warmup_s']:.2f} s",
     ]
     lines += format_multicamera(report.get('multicamera'))
+    load = report.get('load_average') or {}
+    if load.get('start'):
+        lines.append('load average (1/5/15 min): '
+                     + ' -> '.join('/'.join(f'{v:.2f}' for v in load[k])
+                                   for k in ('start', 'end') if load.get(k)))
     lines += [f'note: {n}' for n in report['notes']]
+    if report.get('calibration'):
+        lines += format_calibration(report['calibration'])
     if report.get('profile'):
         lines += format_profile(report['profile'])
     return '\n'.join(lines)
@@ -636,8 +654,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                  'decimation'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be at least 1')
-    if args.warmup < 0 or args.threads < 0:
-        parser.error('--warmup and --threads must not be negative')
+    if args.warmup < 0 or args.threads < 0 or args.calibration_rounds < 0:
+        parser.error('--warmup, --threads and --calibration-rounds must not be negative')
+    if args.sizes:
+        try:
+            parse_sizes(args.sizes)
+        except ValueError as exc:
+            parser.error(f'--sizes: {exc}')
     from ..errors import DepthNodeError, ModelLoadError, ParameterValueError
     library_progress()  # no weight-loading bars between the tables
     try:
