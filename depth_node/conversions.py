@@ -101,12 +101,28 @@ def depth_to_image_fields(depth: np.ndarray, encoding: str = '32FC1'):
     if encoding == '16UC1':
         data = byte_buffer(depth.size * 2)
         out = np.frombuffer(data, dtype='<u2').reshape(depth.shape)
-        with np.errstate(invalid='ignore'):
-            mm = np.rint(depth * 1000.0)
-            valid = (mm > 0) & (mm <= 65535)
+        mm, valid = millimetres(depth)
         np.copyto(out, mm, casting='unsafe', where=valid)
         return '16UC1', width * 2, data
     raise ValueError(f"depth encoding must be '32FC1' or '16UC1', got {encoding!r}")
+
+
+#: Largest depth a 16UC1 image can carry, metres (65535 mm).
+MAX_16UC1_DEPTH = 65.535
+
+
+def millimetres(depth: np.ndarray):
+    """
+    Return ``(mm, valid)`` of float metres as 16UC1 carries them.
+
+    ``mm`` is the depth in whole millimetres (float32, rounded half to even);
+    ``valid`` is True where that is 1..65535, the pixels a 16UC1 image holds a
+    depth for. Everything else (NaN, +-inf, <= 0.5 mm, beyond 65.535 m) is 0
+    there: no depth (REP 118).
+    """
+    with np.errstate(invalid='ignore', over='ignore'):
+        mm = np.rint(np.asarray(depth, dtype=np.float32) * 1000.0)
+        return mm, (mm > 0) & (mm <= 65535)
 
 
 def image_fields_to_depth(msg) -> np.ndarray:

@@ -40,6 +40,7 @@ from .errors import BadCameraInfoError, BadImageError, InvalidDepthError, NoCame
 from .filters import DEFAULT_MIN_ANGLE, EdgeFilter
 from .geometry import (check_camera, check_image_size, CloudBuilder, CloudData, decimate,
                        Intrinsics)
+from .params import scan_period
 from .scan import DEFAULT_RANGE_MAX, DEFAULT_RANGE_MIN, ScanBuilder, ScanData
 from .stream import Event, StreamMonitor
 from .timing import stage
@@ -79,6 +80,8 @@ class OutputOptions:
     scan_height: int = 1
     scan_range_min: float = DEFAULT_RANGE_MIN
     scan_range_max: float = DEFAULT_RANGE_MAX
+    #: LaserScan.scan_time in seconds (``scan.scan_time``, or the period of ``rate``).
+    scan_time: float = 0.1
     #: The colourised depth (``depth/colored``; ``colored.*``, 0 = automatic).
     colored: bool = False
     colored_min_depth: float = 0.0
@@ -105,7 +108,7 @@ class OutputOptions:
             edge_filter_depth=bool(cfg['edge_filter.apply_to_depth']),
             scan=bool(cfg['publish_scan']), scan_height=int(cfg['scan.height']),
             scan_range_min=float(cfg['scan.range_min']),
-            scan_range_max=float(cfg['scan.range_max']),
+            scan_range_max=float(cfg['scan.range_max']), scan_time=scan_period(cfg),
             colored=bool(colored), colored_min_depth=float(cfg['colored.min_depth']),
             colored_max_depth=float(cfg['colored.max_depth']))
 
@@ -390,7 +393,8 @@ class FrameProcessor:
             return None
         t0 = time.perf_counter()
         scan = self.scans.build(depth, intr, height=opts.scan_height,
-                                range_min=opts.scan_range_min, range_max=opts.scan_range_max)
+                                range_min=opts.scan_range_min, range_max=opts.scan_range_max,
+                                scan_time=opts.scan_time, depth_encoding=opts.depth_encoding)
         timings['scan'] = (time.perf_counter() - t0) * 1000.0
         return scan
 

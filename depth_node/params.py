@@ -180,6 +180,11 @@ PARAMETERS = (
         'seen in a direction).',
         range=(0.0, 1000.0)),
     ParameterSpec(
+        'scan.scan_time', 'double', 0.0,
+        'Seconds between scans, written into LaserScan.scan_time (depthimage_to_laserscan\'s '
+        'scan_time); 0 = the period of rate (1 / rate), or 0 when rate is 0.',
+        range=(0.0, 1000.0)),
+    ParameterSpec(
         'colored.min_depth', 'double', 0.0,
         'Metres shown red in depth/colored; 0 = the 2nd percentile of each frame.',
         range=(0.0, 1000.0)),
@@ -282,3 +287,17 @@ def check_parameters(values: dict) -> None:
         raise ParameterValueError(
             f'colored.min_depth ({low:g} m) must be smaller than colored.max_depth '
             f'({high:g} m) (0 = automatic)')
+
+
+def scan_period(values: dict) -> float:
+    """
+    Return LaserScan.scan_time (seconds) of the parameter values (``values``: name -> value).
+
+    ``scan.scan_time`` when set (> 0), else the frame period at the configured
+    ``rate`` (1 / rate), else 0 (rate 0: every frame, no fixed period).
+    """
+    given = float(values.get('scan.scan_time', 0.0))
+    if given > 0.0:
+        return given
+    rate = float(values.get('rate', 0.0))
+    return 1.0 / rate if rate > 0.0 else 0.0
