@@ -2,7 +2,7 @@
 # Copyright 2026 depth_node contributors
 # SPDX-License-Identifier: Apache-2.0
 """
-Time the edge filter against its previous version and the minimal payload reference.
+Time the edge filter and the colour range against their previous versions.
 
 Usage::
 
@@ -20,9 +20,16 @@ Interleaved in every round, in shuffled order:
   with precomputed rays into a contiguous xyz + rgb buffer (16 B per point) plus the
   depth image's bytes.
 
+and, for ``depth/colored``'s automatic range (issue 16 item 3):
+
+* ``range``: :func:`depth_node.visualize.depth_range` of the whole frame (exact);
+* ``sampled``: the percentiles of every 4th pixel in u and v, as it was before;
+* ``colored``: :func:`depth_node.visualize.colorize_depth_bgr` with a fixed range, the
+  rest of the colouring, for scale.
+
 Prints the median milliseconds, milliseconds per megapixel, the median of the paired
-ratios old / new and new / minimal, and the load average before and after (the machine
-is shared: compare ratios, quote the load). Nothing is asserted.
+ratios old / new and new / minimal (range / sampled), and the load average before and
+after (the machine is shared: compare ratios, quote the load). Nothing is asserted.
 """
 
 import argparse
@@ -40,6 +47,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 from depth_node.filters import EdgeFilter  # noqa: E402
 from depth_node.geometry import Intrinsics  # noqa: E402
+from depth_node.visualize import colorize_depth_bgr, depth_range  # noqa: E402
 
 SIZES = ((640, 480), (1280, 720), (1920, 1080), (3840, 2160))
 
@@ -111,6 +119,12 @@ def scene(width: int, height: int, focal: float) -> np.ndarray:
     return (depth * (1.0 + 0.003 * rng.standard_normal(depth.shape))).astype(np.float32)
 
 
+def sampled_range(z: np.ndarray):
+    """The automatic colour range before issue 16: every 4th pixel in u and v."""
+    sample = z[2::4, 2::4].astype(np.float64)
+    return np.percentile(sample[np.isfinite(sample) & (sample > 0)], (2.0, 98.0))
+
+
 def timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -133,7 +147,9 @@ def main(argv=None) -> int:
         z = scene(width, height, focal)
         new, old, minimal = EdgeFilter(), OldEdgeFilter(intr), Minimal(intr)
         runs = {'new': lambda: new.mask(z, intr), 'old': lambda: old.mask(z),
-                'minimal': lambda: minimal.run(z)}
+                'minimal': lambda: minimal.run(z), 'range': lambda: depth_range(z),
+                'sampled': lambda: sampled_range(z),
+                'colored': lambda: colorize_depth_bgr(z, 0.5, 6.0)}
         for fn in runs.values():  # warm caches, thresholds and scratch buffers
             fn()
         times = {name: [] for name in runs}
@@ -150,6 +166,8 @@ def main(argv=None) -> int:
         row['old_over_new'] = statistics.median(o / n for o, n in zip(times['old'], times['new']))
         row['new_over_minimal'] = statistics.median(
             n / m for n, m in zip(times['new'], times['minimal']))
+        row['range_over_sampled'] = statistics.median(
+            r / s for r, s in zip(times['range'], times['sampled']))
         results.append(row)
     load_after = os.getloadavg()
     if args.json:
@@ -163,6 +181,11 @@ def main(argv=None) -> int:
         print(f'{r["size"]:>10} {r["new_ms"]:8.2f} {r["new_ms_per_mp"]:6.2f} {r["old_ms"]:8.2f} '
               f'{r["old_ms_per_mp"]:6.2f} {r["old_over_new"]:7.2f} {r["minimal_ms"]:10.2f} '
               f'{r["new_over_minimal"]:11.3f} {r["flagged"]:7.3f}')
+    print(f'{"size":>10} {"range ms":>8} {"sampled ms":>10} {"range/sampled":>13} '
+          f'{"colouring ms":>12}')
+    for r in results:
+        print(f'{r["size"]:>10} {r["range_ms"]:8.2f} {r["sampled_ms"]:10.2f} '
+              f'{r["range_over_sampled"]:13.2f} {r["colored_ms"]:12.2f}')
     print(f'load average after: {" ".join(f"{v:.2f}" for v in load_after)}')
     return 0
 
