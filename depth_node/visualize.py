@@ -199,6 +199,7 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
 #: Turbo in BGR order (sensor_msgs ``bgr8``) with a 257th entry, black, for invalid pixels.
 _TURBO_LUT_BGR = np.concatenate([_TURBO_LUT[:, ::-1], np.zeros((1, 3), np.uint8)])
 
+
 def colorize_depth_bgr(depth_m: np.ndarray, vmin: float = 0.0, vmax: float = 0.0) -> np.ndarray:
     """
     Colour a metric depth map for people: ``H x W`` metres to ``H x W x 3`` uint8 BGR.

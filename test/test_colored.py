@@ -38,7 +38,7 @@ def test_invalid_pixels_are_black_and_near_is_red(depth):
 
 
 def percentiles(depth, ps=(2.0, 98.0)):
-    """The reference: numpy's percentiles of every finite, positive pixel (float64)."""
+    """Return the reference: numpy's percentiles of every finite, positive pixel (float64)."""
     values = depth.astype(np.float64)
     return tuple(np.percentile(values[np.isfinite(values) & (values > 0)], ps))
 
