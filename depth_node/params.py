@@ -148,8 +148,9 @@ PARAMETERS = (
         'foreground and the background) from the cloud and the scan.'),
     ParameterSpec(
         'edge_filter.min_angle', 'double', 10.0,
-        'Degrees: a pixel whose neighbours on both sides (in its row or its column) form '
-        'segments within this angle of the line of sight is a flying pixel.',
+        'Degrees: a pixel is a flying pixel when its segments to the pixels one span '
+        '(ceil(f / 300) px) away on both sides in its row (or its column) both rise or both '
+        'fall within this angle of the line of sight.',
         range=(1.0, 45.0)),
     ParameterSpec(
         'edge_filter.apply_to_depth', 'bool', False,
