@@ -204,10 +204,15 @@ class EdgeFilter:
         return out.view(bool)
 
     def _buffers(self, height: int, width: int) -> Tuple[np.ndarray, ...]:
-        """Return this thread's flat scratch buffers (ratio, rise, fall, both) for a frame."""
+        """
+        Return this thread's flat scratch buffers (ratio, rise, fall, both) for a frame.
+
+        Kept for the frame size in use only: after one very large frame the next
+        smaller one gives its buffers back (the process does not stay larger).
+        """
         scratch = self._scratch
         size = height * width
-        if getattr(scratch, 'size', 0) < size:
+        if getattr(scratch, 'size', 0) != size:
             scratch.buffers = (np.empty(size, np.float32), np.empty(size, np.uint8),
                                np.empty(size, np.uint8), np.empty(size, np.uint8))
             scratch.size = size
