@@ -58,9 +58,9 @@ fall out of it); it is no point anyway.
 Surfaces that the camera really sees within ``min_angle`` of edge-on (a floor
 far away, a wall along the line of sight) fail the same test and are removed
 too: their depth is the least reliable anyway. A frame costs two divisions and
-four comparisons per pixel (OpenCV, multithreaded), or the same operations in
-torch on the inference device with :meth:`EdgeFilter.mask_torch`: IEEE float32
-throughout, so both give the same mask.
+four comparisons per pixel (OpenCV, in bands of rows whose intermediates stay in
+the CPU cache), or the same operations in torch on the inference device with
+:meth:`EdgeFilter.mask_torch`: IEEE float32 throughout, so both give the same mask.
 """
 
 import math
@@ -76,6 +76,8 @@ from .geometry import Intrinsics
 DEFAULT_MIN_ANGLE = 10.0
 #: Pixels of focal length per pixel of span: the span is ``ceil(f / SPAN_FOCAL)`` pixels.
 SPAN_FOCAL = 300.0
+#: Pixels per band of rows the numpy/OpenCV mask works on (intermediates stay in cache).
+BLOCK_PIXELS = 1 << 17
 
 
 def span_for(focal: float) -> int:
@@ -144,9 +146,9 @@ class EdgeFilter:
     """
     Flags flying pixels (depth ramps) of depth maps; see the module docstring.
 
-    Thresholds are cached for the last camera and angle, and scratch buffers per
-    thread, so calling :meth:`mask` on every frame of one camera costs only the
-    per-frame arithmetic.
+    Thresholds are cached for the last camera and angle, and small scratch buffers
+    (one band of rows) per thread, so calling :meth:`mask` on every frame of one
+    camera costs only the per-frame arithmetic.
     """
 
     def __init__(self, min_angle_deg: float = DEFAULT_MIN_ANGLE):
@@ -174,44 +176,53 @@ class EdgeFilter:
                              f'{intr.width}x{intr.height}')
         t = self.thresholds(intr)
         height, width = z.shape
-        ratio, rise, fall, both = self._buffers(height, width)
-        out = np.zeros(z.shape, dtype=np.uint8)
         sx, sy = t.span_x, t.span_y
-        if width > 2 * sx:
-            n = height * (width - sx)
-            r, up, down = (x[:n].reshape(height, width - sx) for x in (ratio, rise, fall))
-            cv2.divide(z[:, :-sx], z[:, sx:], dst=r)
-            cv2.compare(r, t.h_low, cv2.CMP_LT, dst=up)
-            cv2.compare(r, t.h_high, cv2.CMP_GT, dst=down)
-            inner = out[:, sx:width - sx]
-            tmp = both[:height * (width - 2 * sx)].reshape(height, width - 2 * sx)
-            cv2.bitwise_and(up[:, :-sx], up[:, sx:], dst=inner)
-            cv2.bitwise_and(down[:, :-sx], down[:, sx:], dst=tmp)
-            cv2.bitwise_or(inner, tmp, dst=inner)
-        if height > 2 * sy:
-            n = (height - sy) * width
-            r, up, down = (x[:n].reshape(height - sy, width) for x in (ratio, rise, fall))
-            cv2.divide(z[:-sy], z[sy:], dst=r)
-            cv2.compare(r, t.v_low, cv2.CMP_LT, dst=up)
-            cv2.compare(r, t.v_high, cv2.CMP_GT, dst=down)
-            inner = out[sy:height - sy]
-            tmp = both[:(height - 2 * sy) * width].reshape(height - 2 * sy, width)
-            cv2.bitwise_and(up[:-sy], up[sy:], dst=tmp)
-            cv2.bitwise_or(inner, tmp, dst=inner)
-            cv2.bitwise_and(down[:-sy], down[sy:], dst=tmp)
-            cv2.bitwise_or(inner, tmp, dst=inner)
+        out = np.zeros(z.shape, dtype=np.uint8)
+        # Bands of rows small enough for the intermediates to stay in the CPU cache.
+        rows = max(1, BLOCK_PIXELS // width)
+        ratio, rise, fall, both = self._buffers(rows + sy, width)
+        for first in range(0, height, rows):
+            last = min(height, first + rows)
+            if width > 2 * sx:
+                self._pairs(z[first:last, :-sx], z[first:last, sx:], t.h_low[first:last],
+                            t.h_high[first:last], ratio, rise, fall)
+                n = last - first
+                up, down = (x[:n * (width - sx)].reshape(n, width - sx) for x in (rise, fall))
+                inner = out[first:last, sx:width - sx]
+                tmp = both[:n * (width - 2 * sx)].reshape(n, width - 2 * sx)
+                cv2.bitwise_and(up[:, :-sx], up[:, sx:], dst=inner)
+                cv2.bitwise_and(down[:, :-sx], down[:, sx:], dst=tmp)
+                cv2.bitwise_or(inner, tmp, dst=inner)
+            # Column pairs (v, v + sy) for the pixels v of this band that have both.
+            top, bottom = max(first, sy), min(last, height - sy)
+            if bottom > top:
+                self._pairs(z[top - sy:bottom], z[top:bottom + sy], t.v_low[top - sy:bottom],
+                            t.v_high[top - sy:bottom], ratio, rise, fall)
+                n = bottom - top + sy
+                up, down = (x[:n * width].reshape(n, width) for x in (rise, fall))
+                inner = out[top:bottom]
+                tmp = both[:(bottom - top) * width].reshape(bottom - top, width)
+                cv2.bitwise_and(up[:-sy], up[sy:], dst=tmp)
+                cv2.bitwise_or(inner, tmp, dst=inner)
+                cv2.bitwise_and(down[:-sy], down[sy:], dst=tmp)
+                cv2.bitwise_or(inner, tmp, dst=inner)
         cv2.bitwise_and(out, 1, dst=out)  # OpenCV's 255 -> 1: a valid numpy bool
         return out.view(bool)
 
-    def _buffers(self, height: int, width: int) -> Tuple[np.ndarray, ...]:
-        """
-        Return this thread's flat scratch buffers (ratio, rise, fall, both) for a frame.
+    @staticmethod
+    def _pairs(first, second, low, high, ratio, rise, fall) -> None:
+        """Write ``first / second`` and where it rises (< low) and falls (> high), flat."""
+        shape = first.shape
+        n = shape[0] * shape[1]
+        r, up, down = (x[:n].reshape(shape) for x in (ratio, rise, fall))
+        cv2.divide(first, second, dst=r)
+        cv2.compare(r, low, cv2.CMP_LT, dst=up)
+        cv2.compare(r, high, cv2.CMP_GT, dst=down)
 
-        Kept for the frame size in use only: after one very large frame the next
-        smaller one gives its buffers back (the process does not stay larger).
-        """
+    def _buffers(self, rows: int, width: int) -> Tuple[np.ndarray, ...]:
+        """Return this thread's flat scratch buffers (ratio, rise, fall, both) for a band."""
         scratch = self._scratch
-        size = height * width
+        size = rows * width
         if getattr(scratch, 'size', 0) != size:
             scratch.buffers = (np.empty(size, np.float32), np.empty(size, np.uint8),
                                np.empty(size, np.uint8), np.empty(size, np.uint8))
