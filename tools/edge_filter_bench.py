@@ -136,8 +136,12 @@ def main(argv=None) -> int:
     p.add_argument('--rounds', type=int, default=30, help='timed rounds per size')
     p.add_argument('--sizes', default=','.join(f'{w}x{h}' for w, h in SIZES),
                    help='comma-separated WxH (default: %(default)s)')
+    p.add_argument('--threads', type=int, default=0,
+                   help="OpenCV's thread count (cv2.setNumThreads); 0 = its default")
     p.add_argument('--json', action='store_true', help='print one JSON object instead')
     args = p.parse_args(argv)
+    if args.threads > 0:
+        cv2.setNumThreads(args.threads)
     load_before = os.getloadavg()
     results = []
     for text in args.sizes.split(','):
@@ -172,9 +176,11 @@ def main(argv=None) -> int:
     load_after = os.getloadavg()
     if args.json:
         print(json.dumps({'load_before': load_before, 'load_after': load_after,
-                          'rounds': args.rounds, 'sizes': results}, indent=1))
+                          'rounds': args.rounds, 'opencv_threads': cv2.getNumThreads(),
+                          'sizes': results}, indent=1))
         return 0
-    print(f'load average before: {" ".join(f"{v:.2f}" for v in load_before)}')
+    print(f'load average before: {" ".join(f"{v:.2f}" for v in load_before)}; '
+          f'OpenCV threads: {cv2.getNumThreads()}')
     print(f'{"size":>10} {"new ms":>8} {"ms/MP":>6} {"old ms":>8} {"ms/MP":>6} '
           f'{"old/new":>7} {"minimal ms":>10} {"new/minimal":>11} {"flagged":>7}')
     for r in results:
