@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from depth_node.filters import EdgeFilter  # noqa: E402
+from depth_node.filters import EdgeFilter  # noqa: E402, I100
 from depth_node.geometry import Intrinsics  # noqa: E402
 from depth_node.visualize import colorize_depth_bgr, depth_range  # noqa: E402
 

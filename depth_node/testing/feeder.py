@@ -7,9 +7,10 @@ One :class:`Feeder` node serves the tests, ``depth_node_demo`` and
 ``tools/soak_gpu.py``: it publishes ``sensor_msgs/Image`` (or
 ``CompressedImage``) and ``CameraInfo`` with RELIABLE QoS (a best-effort
 subscriber in another process receives no large image with default Fast DDS
-settings), subscribes to ``depth/image`` (and ``depth/image_raw``), ``depth/camera_info`` and ``points``
-and keeps what arrives by stamp. :class:`RosoutRecorder` collects a node's log
-lines from ``/rosout``, so tests read what the real rclpy logger wrote.
+settings), subscribes to ``depth/image`` (and ``depth/image_raw``),
+``depth/camera_info`` and ``points`` and keeps what arrives by stamp.
+:class:`RosoutRecorder` collects a node's log lines from ``/rosout``, so tests read
+what the real rclpy logger wrote.
 """
 
 import threading
