@@ -48,3 +48,18 @@ def ros_context(ros_domain_id):
     rclpy.init(context=context, domain_id=ros_domain_id)
     yield context
     rclpy.try_shutdown(context=context)
+
+
+@pytest.fixture(scope='module')
+def peer_context(ros_domain_id):
+    """
+    Initialise an rclpy Context on the private domain for a module's test peers.
+
+    For tests that run the installed node as its own process and talk to it from
+    this one (one context per module: making one costs a DDS participant).
+    """
+    rclpy = pytest.importorskip('rclpy')
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=ros_domain_id)
+    yield context
+    rclpy.try_shutdown(context=context)

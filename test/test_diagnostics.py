@@ -131,7 +131,8 @@ def test_node_publishes_diagnostics(ros_context, fast_da_dir):
         assert d['state'] == 'active' and d['device'] == 'cpu' and d['precision'] == 'float32'
         assert d['model'] == fast_da_dir
         assert int(d['frames_published']) == 5 and int(d['frames_received']) == 6
-        assert d['input_size'] == f'{W}x{H}' and d['output_subscribers'] == '3'
+        # The feeder's depth/image, depth/image_raw, depth/camera_info and points.
+        assert d['input_size'] == f'{W}x{H}' and d['output_subscribers'] == '4'
         for key in ('network_latency_p50_ms', 'network_latency_p95_ms',
                     'end_to_end_latency_p50_ms', 'end_to_end_latency_p95_ms'):
             assert float(d[key]) > 0.0, key

@@ -16,11 +16,9 @@ import time
 from depth_node.conversions import image_fields_to_depth
 from depth_node.testing.blackbox import (camera_info, node_executable, NodeProcess, rgb_image,
                                          RosPeer)
-from depth_node.testing.ros_harness import make_fast_checkpoint
 from depth_node.testing.tiny_models import textured_image
 import numpy as np
 import pytest
-import rclpy
 from rclpy.parameter import Parameter
 
 pytestmark = pytest.mark.skipif(node_executable() is None,
@@ -33,19 +31,6 @@ CAMERAS = {
     'rear': (80, 48, 75.0, 'rear_color_optical_frame'),
     'side': (48, 48, 40.0, 'side_color_optical_frame'),
 }
-
-
-@pytest.fixture(scope='module')
-def mc_context(ros_domain_id):
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=ros_domain_id)
-    yield context
-    rclpy.try_shutdown(context=context)
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('mc_ckpt'))
 
 
 class Camera:
@@ -113,14 +98,14 @@ def same_outputs(got, want):
 
 
 def test_three_cameras_equal_single_camera_nodes_and_never_cross(
-        mc_context, ros_domain_id, checkpoint):
+        peer_context, ros_domain_id, fast_da_dir):
     names = list(CAMERAS)
     proc = start('/mc_three', ros_domain_id,
-                 ['-p', f'model:={checkpoint}', '-p', cameras_arg(names)])
-    ref = start('/mc_ref', ros_domain_id, ['-p', f'model:={checkpoint}'])
-    cams = [Camera(mc_context, '/mc_three', name, *spec, seed=i)
+                 ['-p', f'model:={fast_da_dir}', '-p', cameras_arg(names)])
+    ref = start('/mc_ref', ros_domain_id, ['-p', f'model:={fast_da_dir}'])
+    cams = [Camera(peer_context, '/mc_three', name, *spec, seed=i)
             for i, (name, spec) in enumerate(CAMERAS.items())]
-    ref_peer = RosPeer(mc_context, '/mc_ref')
+    ref_peer = RosPeer(peer_context, '/mc_ref')
     try:
         wait_serving(proc, [c.peer for c in cams])
         wait_serving(ref, [ref_peer])
@@ -159,11 +144,11 @@ def test_three_cameras_equal_single_camera_nodes_and_never_cross(
 
 
 def test_same_size_cameras_share_one_batch_each_with_its_own_focal(
-        mc_context, ros_domain_id, checkpoint):
+        peer_context, ros_domain_id, fast_da_dir):
     proc = start('/mc_batch', ros_domain_id,
-                 ['-p', f'model:={checkpoint}', '-p', cameras_arg(['left', 'right'])])
-    left = Camera(mc_context, '/mc_batch', 'left', 64, 48, 60.0, 'left_optical', seed=5)
-    right = Camera(mc_context, '/mc_batch', 'right', 64, 48, 90.0, 'right_optical', seed=5)
+                 ['-p', f'model:={fast_da_dir}', '-p', cameras_arg(['left', 'right'])])
+    left = Camera(peer_context, '/mc_batch', 'left', 64, 48, 60.0, 'left_optical', seed=5)
+    right = Camera(peer_context, '/mc_batch', 'right', 64, 48, 90.0, 'right_optical', seed=5)
     try:
         wait_serving(proc, [left.peer, right.peer])
         batched = 0
@@ -195,11 +180,11 @@ def test_same_size_cameras_share_one_batch_each_with_its_own_focal(
 
 
 def test_a_silent_and_a_hostile_camera_leave_the_other_alone(
-        mc_context, ros_domain_id, checkpoint):
+        peer_context, ros_domain_id, fast_da_dir):
     names = list(CAMERAS)
     proc = start('/mc_hostile', ros_domain_id,
-                 ['-p', f'model:={checkpoint}', '-p', cameras_arg(names)])
-    front, rear, side = (Camera(mc_context, '/mc_hostile', name, *spec, seed=i)
+                 ['-p', f'model:={fast_da_dir}', '-p', cameras_arg(names)])
+    front, rear, side = (Camera(peer_context, '/mc_hostile', name, *spec, seed=i)
                          for i, (name, spec) in enumerate(CAMERAS.items()))
     try:
         wait_serving(proc, [front.peer, rear.peer, side.peer])
@@ -245,16 +230,16 @@ def test_a_silent_and_a_hostile_camera_leave_the_other_alone(
         proc.stop()
 
 
-def test_a_camera_parameter_changes_only_that_camera(mc_context, ros_domain_id, checkpoint,
+def test_a_camera_parameter_changes_only_that_camera(peer_context, ros_domain_id, fast_da_dir,
                                                      tmp_path):
     params = tmp_path / 'cameras.yaml'
     params.write_text('\n'.join([
-        '/**:', '  ros__parameters:', f'    model: "{checkpoint}"',
+        '/**:', '  ros__parameters:', f'    model: "{fast_da_dir}"',
         '    cameras: [front, rear]', '    front:', '      output_decimation: 2',
         '    rear:', '      scan:', '        frame_id: rear_link', '      rat: 3.0', '']))
     proc = start('/mc_params', ros_domain_id, ['--params-file', str(params)])
-    front = Camera(mc_context, '/mc_params', 'front', *CAMERAS['front'], seed=1)
-    rear = Camera(mc_context, '/mc_params', 'rear', *CAMERAS['rear'], seed=2)
+    front = Camera(peer_context, '/mc_params', 'front', *CAMERAS['front'], seed=1)
+    rear = Camera(peer_context, '/mc_params', 'rear', *CAMERAS['rear'], seed=2)
     try:
         wait_serving(proc, [front.peer, rear.peer])
         # A misspelt camera parameter is named, with the closest one.
@@ -290,11 +275,11 @@ def test_a_camera_parameter_changes_only_that_camera(mc_context, ros_domain_id, 
         proc.stop()
 
 
-def test_bad_cameras_parameter_is_one_error_line(ros_domain_id, checkpoint):
+def test_bad_cameras_parameter_is_one_error_line(ros_domain_id, fast_da_dir):
     for value, message in (('cameras:=[front, front]', 'cameras: front listed more than once'),
                            ('cameras:=[scan]', "cameras: 'scan' is the name of a group"),
                            ('cameras:=[1cam]', "cameras: '1cam' is not a camera name")):
-        proc = start('/mc_bad', ros_domain_id, ['-p', f'model:={checkpoint}', '-p', value])
+        proc = start('/mc_bad', ros_domain_id, ['-p', f'model:={fast_da_dir}', '-p', value])
         try:
             assert proc.wait_exit(60.0) == 2, proc.tail()
             errors = [line for line in proc.lines if 'error' in line]
@@ -304,11 +289,11 @@ def test_bad_cameras_parameter_is_one_error_line(ros_domain_id, checkpoint):
             proc.stop()
 
 
-def test_shutdown_under_load_is_clean(mc_context, ros_domain_id, checkpoint):
+def test_shutdown_under_load_is_clean(peer_context, ros_domain_id, fast_da_dir):
     names = list(CAMERAS)
     proc = start('/mc_load', ros_domain_id,
-                 ['-p', f'model:={checkpoint}', '-p', cameras_arg(names)])
-    cams = [Camera(mc_context, '/mc_load', name, *spec, seed=i)
+                 ['-p', f'model:={fast_da_dir}', '-p', cameras_arg(names)])
+    cams = [Camera(peer_context, '/mc_load', name, *spec, seed=i)
             for i, (name, spec) in enumerate(CAMERAS.items())]
     try:
         wait_serving(proc, [c.peer for c in cams])
@@ -330,12 +315,12 @@ def test_shutdown_under_load_is_clean(mc_context, ros_domain_id, checkpoint):
         proc.stop()
 
 
-def test_lifecycle_transitions_apply_to_every_camera(mc_context, ros_domain_id, checkpoint):
+def test_lifecycle_transitions_apply_to_every_camera(peer_context, ros_domain_id, fast_da_dir):
     from lifecycle_msgs.msg import Transition
     proc = start('/mc_life', ros_domain_id,
-                 ['-p', f'model:={checkpoint}', '-p', cameras_arg(['front', 'rear'])])
-    front = Camera(mc_context, '/mc_life', 'front', *CAMERAS['front'], seed=1)
-    rear = Camera(mc_context, '/mc_life', 'rear', *CAMERAS['rear'], seed=2)
+                 ['-p', f'model:={fast_da_dir}', '-p', cameras_arg(['front', 'rear'])])
+    front = Camera(peer_context, '/mc_life', 'front', *CAMERAS['front'], seed=1)
+    rear = Camera(peer_context, '/mc_life', 'rear', *CAMERAS['rear'], seed=2)
     try:
         wait_serving(proc, [front.peer, rear.peer])
         assert front.peer.change_state(Transition.TRANSITION_DEACTIVATE)

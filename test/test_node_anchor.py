@@ -19,11 +19,9 @@ from depth_node.frame import FrameProcessor, OutputOptions
 from depth_node.params import PARAMETERS
 from depth_node.testing.blackbox import (camera_info, node_executable, NodeProcess, RELIABLE,
                                          rgb_image, RosPeer)
-from depth_node.testing.ros_harness import make_fast_checkpoint
 from depth_node.testing.tiny_models import textured_image
 import numpy as np
 import pytest
-import rclpy
 from sensor_msgs.msg import Image, PointCloud2, PointField
 
 pytestmark = pytest.mark.skipif(node_executable() is None,
@@ -32,14 +30,6 @@ pytestmark = pytest.mark.skipif(node_executable() is None,
 W, H, F = 64, 48, 60.0
 FRAME_ID = 'cam_color_optical_frame'
 HOLD_S = 0.5
-
-
-@pytest.fixture(scope='module')
-def context(ros_domain_id):
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=ros_domain_id)
-    yield context
-    rclpy.try_shutdown(context=context)
 
 
 def anchor_image(depth: np.ndarray, stamp, frame_id=FRAME_ID) -> Image:
@@ -65,17 +55,16 @@ def anchor_cloud(points: np.ndarray, stamp, frame_id=FRAME_ID) -> PointCloud2:
 
 
 def test_the_node_anchors_to_depth_and_points_like_the_frame_path(
-        context, ros_domain_id, tiny_da_dir, tmp_path):
+        peer_context, ros_domain_id, fast_da_dir):
     from depth_node.models import load_model
-    checkpoint = make_fast_checkpoint(tiny_da_dir, tmp_path / 'ckpt')
-    proc = NodeProcess(['-r', '__ns:=/anchored', '-p', f'model:={checkpoint}', '-p',
+    proc = NodeProcess(['-r', '__ns:=/anchored', '-p', f'model:={fast_da_dir}', '-p',
                         'device:=cpu', '-p', 'rate:=0.0', '-p', 'diagnostics_period:=0.2',
                         '-p', 'anchor.depth:=true', '-p', 'anchor.points:=true',
                         '-p', f'anchor.hold_time:={HOLD_S}'], ros_domain_id).start()
-    peer = RosPeer(context, '/anchored')
+    peer = RosPeer(peer_context, '/anchored')
     depth_pub = peer.create_publisher(Image, 'anchor/depth', RELIABLE)
     points_pub = peer.create_publisher(PointCloud2, 'anchor/points', RELIABLE)
-    model = load_model(checkpoint, 'cpu', 'fp32')
+    model = load_model(fast_da_dir, 'cpu', 'fp32')
     reference = FrameProcessor(model)
     defaults = {p.name: p.default for p in PARAMETERS}
     opts = OutputOptions.from_parameters({**defaults, 'anchor.depth': True,

@@ -11,10 +11,8 @@ line of a frame that is dropped because its camera_info lags.
 
 from depth_node.testing.blackbox import (camera_info, node_executable, NodeProcess, RELIABLE,
                                          rgb_image, RosPeer)
-from depth_node.testing.ros_harness import make_fast_checkpoint
 from depth_node.testing.tiny_models import textured_image
 import pytest
-import rclpy
 from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo
 
@@ -25,21 +23,8 @@ W, H, F = 64, 48, 60.0
 FRAME_ID = 'cam_color_optical_frame'
 
 
-@pytest.fixture(scope='module')
-def fx_context(ros_domain_id):
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=ros_domain_id)
-    yield context
-    rclpy.try_shutdown(context=context)
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tiny_da_dir, tmp_path_factory):
-    return make_fast_checkpoint(tiny_da_dir, tmp_path_factory.mktemp('fix_ckpt'))
-
-
-def start(namespace, domain_id, checkpoint, *args):
-    return NodeProcess(['-r', f'__ns:={namespace}', '-p', f'model:={checkpoint}',
+def start(namespace, domain_id, fast_da_dir, *args):
+    return NodeProcess(['-r', f'__ns:={namespace}', '-p', f'model:={fast_da_dir}',
                         '-p', 'device:=cpu', '-p', 'rate:=0.0', '-p', 'diagnostics_period:=0.2']
                        + list(args), domain_id).start()
 
@@ -54,12 +39,12 @@ def info(stamp, width=W, height=H):
                        frame_id=FRAME_ID)
 
 
-def test_latched_camera_info_beside_a_volatile_publisher_is_received(fx_context,
-                                                                     ros_domain_id, checkpoint):
-    peer = RosPeer(fx_context, '/fx_latched', latched_info=True)
+def test_latched_camera_info_beside_a_volatile_publisher_is_received(peer_context,
+                                                                     ros_domain_id, fast_da_dir):
+    peer = RosPeer(peer_context, '/fx_latched', latched_info=True)
     volatile = peer.create_publisher(CameraInfo, 'camera_info', RELIABLE)
     peer.info_pub.publish(info((1, 0)))  # latched: the only calibration there will be
-    proc = start('/fx_latched', ros_domain_id, checkpoint)
+    proc = start('/fx_latched', ros_domain_id, fast_da_dir)
     try:
         peer.wait_for(lambda: (peer.connected() and peer.diag is not None)
                       or not proc.alive(), 120.0, 'the node to serve')
@@ -75,11 +60,11 @@ def test_latched_camera_info_beside_a_volatile_publisher_is_received(fx_context,
         proc.stop()
 
 
-def test_a_qos_override_of_one_output_leaves_the_others_alone(fx_context, ros_domain_id,
-                                                              checkpoint):
-    proc = start('/fx_qos', ros_domain_id, checkpoint, '-p', 'publish_scan:=true',
+def test_a_qos_override_of_one_output_leaves_the_others_alone(peer_context, ros_domain_id,
+                                                              fast_da_dir):
+    proc = start('/fx_qos', ros_domain_id, fast_da_dir, '-p', 'publish_scan:=true',
                  '-p', 'qos_overrides./fx_qos/points.publisher.reliability:=best_effort')
-    peer = RosPeer(fx_context, '/fx_qos')
+    peer = RosPeer(peer_context, '/fx_qos')
     try:
         peer.wait_for(lambda: (peer.connected() and peer.diag is not None)
                       or not proc.alive(), 120.0, 'the node to serve')
@@ -96,12 +81,12 @@ def test_a_qos_override_of_one_output_leaves_the_others_alone(fx_context, ros_do
         proc.stop()
 
 
-def test_misspelt_parameters_are_named_with_the_closest_one(ros_domain_id, checkpoint,
+def test_misspelt_parameters_are_named_with_the_closest_one(ros_domain_id, fast_da_dir,
                                                             tmp_path):
     params = tmp_path / 'typos.yaml'
     params.write_text('/**:\n  ros__parameters:\n    output_decimaton: 2\n'
                       '    edge_filter:\n      enable: false\n    points:\n      stride: 2\n')
-    proc = start('/fx_typos', ros_domain_id, checkpoint, '-p', 'rat:=5.0',
+    proc = start('/fx_typos', ros_domain_id, fast_da_dir, '-p', 'rat:=5.0',
                  '--params-file', str(params))
     try:
         proc.wait_line(r'ready: ', 120.0)
@@ -119,11 +104,11 @@ def test_misspelt_parameters_are_named_with_the_closest_one(ros_domain_id, check
         proc.stop()
 
 
-def test_size_change_line_of_a_frame_dropped_for_a_lagging_camera_info(fx_context,
+def test_size_change_line_of_a_frame_dropped_for_a_lagging_camera_info(peer_context,
                                                                        ros_domain_id,
-                                                                       checkpoint):
-    proc = start('/fx_resize', ros_domain_id, checkpoint)
-    peer = RosPeer(fx_context, '/fx_resize')
+                                                                       fast_da_dir):
+    proc = start('/fx_resize', ros_domain_id, fast_da_dir)
+    peer = RosPeer(peer_context, '/fx_resize')
     try:
         peer.wait_for(lambda: (peer.connected() and peer.diag is not None)
                       or not proc.alive(), 120.0, 'the node to serve')

@@ -21,11 +21,9 @@ import cv2
 from depth_node.conversions import image_fields_to_depth
 from depth_node.testing.blackbox import camera_info, node_executable, NodeProcess, RELIABLE
 from depth_node.testing.feeder import make_compressed
-from depth_node.testing.ros_harness import make_fast_checkpoint
 from depth_node.testing.tiny_models import textured_image
 import numpy as np
 import pytest
-import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
@@ -84,20 +82,11 @@ class Robot(Node):
         self.destroy_node()
 
 
-@pytest.fixture(scope='module')
-def context(ros_domain_id):
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=ros_domain_id)
-    yield context
-    rclpy.try_shutdown(context=context)
-
-
 def test_robot_to_server_outputs_arrive_compressed_and_decode_upstream(
-        context, ros_domain_id, tiny_da_dir, tmp_path):
-    checkpoint = make_fast_checkpoint(tiny_da_dir, tmp_path / 'ckpt')
-    server = NodeProcess(['-r', '__ns:=/robot1', '-p', f'model:={checkpoint}',
+        peer_context, ros_domain_id, fast_da_dir):
+    server = NodeProcess(['-r', '__ns:=/robot1', '-p', f'model:={fast_da_dir}',
                           '-p', 'device:=cpu'] + SERVER, ros_domain_id).start()
-    robot = Robot(context, '/robot1')
+    robot = Robot(peer_context, '/robot1')
     try:
         robot.wait(lambda: robot.image_pub.get_subscription_count() > 0
                    and all(robot.count_publishers(f'/robot1/{t}') > 0 for t, _ in Robot.TOPICS)

@@ -478,8 +478,8 @@ def test_compressed_depth_beside_the_raw_one_16uc1_rvl(image_folder, tmp_path, t
                '--max-frames', '1', '--compressed-depth', '--raw-depth', '--depth-encoding',
                '16UC1', '--compressed-depth-format', 'rvl', '--no-points') == 0
     topics = read_bag(bag)
-    raw = topics['/camera/depth/image'][0][3]
-    msg = topics['/camera/depth/image/compressedDepth'][0][3]
+    raw = topics['/camera/depth/image_raw'][0][3]  # 16UC1: REP 118's image_raw
+    msg = topics['/camera/depth/image_raw/compressedDepth'][0][3]
     assert msg.format == '16UC1; compressedDepth rvl'
     encoding, mm = upstream_decode(msg.format, msg.data.tobytes())
     assert encoding == '16UC1'

@@ -4,8 +4,8 @@
 Depth predictions recorded in a rosbag2, for ``depth_node_eval --predictions BAG``.
 
 A bag of ``depth_node_run --out-bag`` holds each frame's prediction on
-``<ns>/depth/image`` (Image, 32FC1 or 16UC1) or, with ``--compressed-depth``,
-``<ns>/depth/image/compressedDepth`` (CompressedImage in
+``<ns>/depth/image`` (Image, 32FC1; ``depth/image_raw`` for 16UC1) or, with
+``--compressed-depth``, ``<ns>/depth/image/compressedDepth`` (CompressedImage in
 compressed_depth_image_transport's format, decoded by
 :func:`depth_node.compressed_depth.decode_compressed_depth` as that
 transport's subscriber decodes it), beside the frame's input image with the
@@ -31,7 +31,9 @@ from ..errors import DepthNodeError
 from ..frame import decode_image
 
 #: Topic names of depth predictions, raw first (preferred when a bag has both).
-DEPTH_SUFFIXES = ('/depth/image', '/depth/image/compressedDepth')
+#: Depth topics: depth/image (32FC1) or depth/image_raw (16UC1, REP 118), raw or compressed.
+RAW_DEPTH_SUFFIXES = ('/depth/image', '/depth/image_raw')
+DEPTH_SUFFIXES = RAW_DEPTH_SUFFIXES + tuple(s + '/compressedDepth' for s in RAW_DEPTH_SUFFIXES)
 
 
 def pixels_key(rgb: np.ndarray) -> str:
@@ -92,7 +94,7 @@ class BagPredictor:
                     f"no image topic '{topic}' in the bag; depth topics: "
                     f"{', '.join(found) or 'none'}")
             return topic
-        raw = [t for t in found if t.endswith(DEPTH_SUFFIXES[0])]
+        raw = [t for t in found if t.endswith(RAW_DEPTH_SUFFIXES)]
         if len(found) == 1 or (len(raw) == 1 and all(
                 t in (raw[0], raw[0] + '/compressedDepth') for t in found)):
             return raw[0] if raw else found[0]

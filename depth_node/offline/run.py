@@ -279,7 +279,7 @@ class BagOutput:
         self.points_topic = f'{ns}/points'
         self.scan_topic = f'{ns}/scan'
         self.colored_topic = f'{ns}/depth/colored'
-        self.compressed_topic = f'{ns}/depth/image/compressedDepth'
+        self.compressed_topic = f'{self.depth_topic}/compressedDepth'
         self.compressor = (CompressedDepthEncoder(compressed_depth_options(args))
                            if args.compressed_depth else None)
         self.raw_depth = not args.compressed_depth or args.raw_depth
@@ -298,7 +298,8 @@ class BagOutput:
             if args.colored:
                 outputs.add(f'{ns}/depth/colored')
             if args.compressed_depth:
-                outputs.add(f'{ns}/depth/image/compressedDepth')
+                outputs.add(f'{ns}/{messages.depth_image_topic(args.depth_encoding)}'
+                            '/compressedDepth')
             clash = sorted(outputs & {c.topic for c in source.connections})
             if clash:
                 raise OfflineInputError(
