@@ -18,7 +18,7 @@ from typing import List, Optional, Tuple
 #: Event kinds, as counted in the node's ``events`` counter.
 EVENT_KINDS = ('resolution', 'encoding', 'frame_id', 'stamp_backwards', 'intrinsics',
                'camera_info_late', 'camera_info_stopped', 'camera_info_resumed',
-               'distortion_ignored', 'camera_estimated', 'camera_info_usable')
+               'distortion_ignored', 'camera_estimated', 'camera_info_usable', 'temporal_reset')
 
 
 @dataclass(frozen=True)
