@@ -28,6 +28,7 @@ processors may share one model. A frame goes through three steps:
 (:mod:`depth_node.errors`); the caller drops the frame.
 """
 
+import contextlib
 from dataclasses import dataclass
 import time
 from typing import Iterator, List, Optional, Sequence, Tuple
@@ -37,12 +38,14 @@ import numpy as np
 from .camera import Camera, CameraCache, CameraInfoFields, pinhole_camera_info
 from .compressed import decode_compressed
 from .conversions import image_to_array
+from .correction import Correction
 from .device_payloads import DeviceDepth, DevicePayloads
 from .errors import BadCameraInfoError, BadImageError, NoCameraInfoError
 from .geometry import check_camera, check_image_size, Intrinsics
 from .outputs import FrameOutput, MODEL_STAGES, OutputOptions, PredictRequest
 from .payloads import HostPayloads
 from .stream import Event, StreamMonitor
+from .temporal import TemporalStabilizer
 from .timing import stage
 
 __all__ = ['FrameOutput', 'FrameProcessor', 'MODEL_STAGES', 'OutputOptions', 'PreparedFrame',
@@ -110,6 +113,8 @@ class PreparedFrame:
     request: PredictRequest
     #: Why the camera_info is not used (only when ``camera`` is None).
     reason: str = ''
+    #: The image stamp in nanoseconds (temporal stabilisation); None: unknown.
+    stamp_ns: Optional[int] = None
 
     @property
     def width(self) -> int:
@@ -134,6 +139,8 @@ class FrameProcessor:
         self.device_payloads = (_model_on_cuda(model) if device_payloads is None
                                 else bool(device_payloads))
         self._device = DevicePayloads(self.payloads)
+        #: Temporal stabilisation of the scale (``temporal.*``), this camera's stream.
+        self.temporal = TemporalStabilizer()
         #: Makes each frame's ``timings`` (depth_node_bench sets a timing.StageTimes).
         self.new_timings = dict
         #: Whether the latest frame used the model's own camera estimate.
@@ -149,18 +156,22 @@ class FrameProcessor:
         self.cameras.clear()
         self.monitor = StreamMonitor()
         self.camera_estimated = False
+        self.temporal.clear()
 
     # ------------------------------------------------------------------ entry points
-    def process(self, msg, info, opts: OutputOptions) -> FrameOutput:
+    def process(self, msg, info, opts: OutputOptions, *,
+                stamp_ns: Optional[int] = None) -> FrameOutput:
         """Process one Image/CompressedImage message with its camera_info (None: none yet)."""
-        return self.run(self.prepare(msg, info, opts))
+        return self.run(self.prepare(msg, info, opts, stamp_ns=stamp_ns))
 
     def process_pixels(self, pixels: np.ndarray, rgb_order: Sequence[int], info,
                        opts: OutputOptions, *, encoding: str = 'rgb8', frame_id: str = '',
-                       timings: Optional[dict] = None) -> FrameOutput:
+                       timings: Optional[dict] = None,
+                       stamp_ns: Optional[int] = None) -> FrameOutput:
         """Process one decoded image (``H x W x C`` uint8) with its camera_info."""
         return self.run(self.prepare_pixels(pixels, rgb_order, info, opts, encoding=encoding,
-                                            frame_id=frame_id, timings=timings))
+                                            frame_id=frame_id, timings=timings,
+                                            stamp_ns=stamp_ns))
 
     def run(self, prepared: PreparedFrame) -> FrameOutput:
         """Run a prepared frame through the model alone, then :meth:`finish` it."""
@@ -168,20 +179,32 @@ class FrameProcessor:
             return self.finish(prepared, result)
 
     # ------------------------------------------------------------------ step 1
-    def prepare(self, msg, info, opts: OutputOptions) -> PreparedFrame:
-        """Decode a message and prepare it with its camera_info (None: none yet)."""
+    def prepare(self, msg, info, opts: OutputOptions, *,
+                stamp_ns: Optional[int] = None) -> PreparedFrame:
+        """
+        Decode a message and prepare it with its camera_info (None: none yet).
+
+        ``stamp_ns`` defaults to the message's header stamp.
+        """
         timings = self.new_timings()
         with stage(timings, 'decode'):
             decoded = decode_image(msg)
+        if stamp_ns is None:
+            stamp_ns = header_stamp_ns(msg)
         return self.prepare_pixels(decoded.pixels, decoded.rgb_order, info, opts,
                                    encoding=decoded.encoding,
-                                   frame_id=str(msg.header.frame_id), timings=timings)
+                                   frame_id=str(msg.header.frame_id), timings=timings,
+                                   stamp_ns=stamp_ns)
 
     def prepare_pixels(self, pixels: np.ndarray, rgb_order: Sequence[int], info,
                        opts: OutputOptions, *, encoding: str = 'rgb8', frame_id: str = '',
-                       timings: Optional[dict] = None) -> PreparedFrame:
+                       timings: Optional[dict] = None,
+                       stamp_ns: Optional[int] = None) -> PreparedFrame:
         """
         Check the image and its camera, undistort; return the frame ready for the model.
+
+        ``stamp_ns`` is the image stamp (nanoseconds) for temporal stabilisation
+        (None: frames are taken as 1/30 s apart, no gap or stamp checks).
 
         Raises NoCameraInfoError (no camera_info yet), BadImageError and
         BadCameraInfoError (the frame cannot be used). The frame's stream events
@@ -203,7 +226,7 @@ class FrameProcessor:
                 raise
             return PreparedFrame(pixels, rgb_order, opts, timings, events, None,
                                  self._request(pixels, rgb_order, None, opts, timings),
-                                 reason=str(exc))
+                                 reason=str(exc), stamp_ns=stamp_ns)
         if cam.undistorter is not None:
             t0 = time.perf_counter()
             pixels = cam.undistorter.rectify(pixels)
@@ -211,7 +234,8 @@ class FrameProcessor:
         intr = cam.intrinsics
         focal = (intr.fx, intr.fy) if opts.focal_scaling else None
         return PreparedFrame(pixels, rgb_order, opts, timings, events, cam,
-                             self._request(pixels, rgb_order, focal, opts, timings))
+                             self._request(pixels, rgb_order, focal, opts, timings),
+                             stamp_ns=stamp_ns)
 
     def _request(self, pixels, rgb_order, focal, opts: OutputOptions,
                  timings: dict) -> PredictRequest:
@@ -251,8 +275,20 @@ class FrameProcessor:
             self._note_camera_info(events)
         if cam is not None and cam.undistorter is not None:
             depth = self._device.mask(depth, cam.undistorter.valid)
-        return self.encode(prepared.pixels, prepared.rgb_order, depth, intr, info_fields, opts,
-                           timings, events)
+        # The depth corrections (anchoring, issue 21; stabilisation, issue 22), at full size.
+        fitted = None
+        values = _values(depth)
+        with (stage(timings, 'temporal', getattr(values, 'device', None))
+              if opts.temporal.enabled else contextlib.nullcontext()):
+            correction = self.temporal.correction(
+                values, None if cam is None else cam.intrinsics, prepared.stamp_ns,
+                opts.temporal, events, fitted)
+            depth = self._correct(depth, correction)
+        out = self.encode(prepared.pixels, prepared.rgb_order, depth, intr, info_fields, opts,
+                          timings, events)
+        out.correction = correction
+        out.temporal = self.temporal.last if opts.temporal.enabled else None
+        return out
 
     def encode(self, pixels, rgb_order, depth, intr: Intrinsics,
                info_fields: CameraInfoFields, opts: OutputOptions, timings: dict,
@@ -270,6 +306,12 @@ class FrameProcessor:
                                     timings, events)
 
     # ------------------------------------------------------------------ steps
+    def _correct(self, depth, correction: Correction):
+        """Return ``depth`` (host or :class:`DeviceDepth`) corrected and stabilised."""
+        if isinstance(depth, DeviceDepth):
+            return DeviceDepth(self.temporal.apply(depth.depth, correction), depth.image)
+        return self.temporal.apply(depth, correction)
+
     def _camera(self, info, opts: OutputOptions, width: int, height: int,
                 events: List[Event]) -> Camera:
         previous = self.cameras.camera
@@ -330,6 +372,19 @@ def process_batch(model, frames: Sequence[Tuple['FrameProcessor', PreparedFrame]
             yield index, processor.finish(prepared, result)
         except Exception as exc:  # noqa: B902 - the frame's own failure, for its camera
             yield index, exc
+
+
+def header_stamp_ns(msg) -> Optional[int]:
+    """Return a message's header stamp in nanoseconds (None without a header stamp)."""
+    stamp = getattr(getattr(msg, 'header', None), 'stamp', None)
+    if stamp is None:
+        return None
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def _values(depth):
+    """Return the depth map itself (the tensor or array of a :class:`DeviceDepth`)."""
+    return depth.depth if isinstance(depth, DeviceDepth) else depth
 
 
 def _model_on_cuda(model) -> bool:

@@ -16,10 +16,12 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from .camera import CameraInfoFields
+from .correction import Correction, IDENTITY
 from .filters import DEFAULT_MIN_ANGLE
 from .geometry import CloudData, Intrinsics
 from .scan import DEFAULT_RANGE_MAX, DEFAULT_RANGE_MIN, ScanData
 from .stream import Event
+from .temporal import TemporalOptions, TemporalResult
 
 #: Timing keys of the model's own stages (upload to download).
 MODEL_STAGES = ('upload', 'preprocess', 'network', 'postprocess')
@@ -74,6 +76,8 @@ class OutputOptions:
     colored: bool = False
     colored_min_depth: float = 0.0
     colored_max_depth: float = 0.0
+    #: Temporal stabilisation of the scale (``temporal.*``).
+    temporal: TemporalOptions = field(default_factory=TemporalOptions)
 
     @classmethod
     def from_parameters(cls, cfg: dict, colored: bool = False) -> 'OutputOptions':
@@ -99,7 +103,18 @@ class OutputOptions:
             scan_range_min=float(cfg['scan.range_min']),
             scan_range_max=float(cfg['scan.range_max']),
             colored=bool(colored), colored_min_depth=float(cfg['colored.min_depth']),
-            colored_max_depth=float(cfg['colored.max_depth']))
+            colored_max_depth=float(cfg['colored.max_depth']),
+            temporal=temporal_options(cfg))
+
+
+def temporal_options(cfg: dict) -> TemporalOptions:
+    """Return the ``temporal.*`` parameter values (``cfg``: name -> value) as options."""
+    return TemporalOptions(
+        enabled=bool(cfg['temporal.enabled']), gate=float(cfg['temporal.gate']),
+        step=float(cfg['temporal.step']), time_constant=float(cfg['temporal.time_constant']),
+        min_fraction=float(cfg['temporal.min_fraction']),
+        max_gap=float(cfg['temporal.max_gap']),
+        pixel_weight=float(cfg['temporal.pixel_weight']))
 
 
 @dataclass
@@ -130,6 +145,10 @@ class FrameOutput:
     colored: Optional[np.ndarray] = None
     #: How many pixels the edge filter flagged (None: it did not run).
     flying_pixels: Optional[int] = None
+    #: The global correction applied to the depth (anchoring and stabilisation).
+    correction: Correction = IDENTITY
+    #: What temporal stabilisation did to this frame (None: ``temporal.enabled`` off).
+    temporal: Optional[TemporalResult] = None
 
     @property
     def model_ms(self) -> float:
