@@ -30,6 +30,7 @@ from .cameras import CameraSpec, find_intrinsics_file, read_intrinsics_file
 from .cli import add_model_arguments, cli_main, EXIT_FAILED, EXIT_OK, OfflineInputError
 from .datasets import depth_png_array
 from .ply import write_ply
+from .sequence import add_temporal_arguments, temporal_parameters
 from .sources import BagSource, expand_inputs, ImageFilesSource, VideoSource
 from .. import messages
 from ..camera import CameraInfoFields
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--colored', action='store_true',
                    help='write the bgr8 colourised depth on <namespace>/depth/colored into '
                         '--out-bag (the node\'s depth/colored; range: --color-range)')
+    add_temporal_arguments(p)
     return p
 
 
@@ -358,6 +360,7 @@ def node_parameters(args, ply: bool, bag: bool) -> dict:
         'scan.height': args.scan_height, 'scan.range_min': args.scan_range_min,
         'scan.range_max': args.scan_range_max,
         'colored.min_depth': color_range[0], 'colored.max_depth': color_range[1],
+        **temporal_parameters(args),
     }
     cfg = {name: check_parameter(name, value) for name, value in cfg.items()}
     check_parameters(cfg)
@@ -405,7 +408,7 @@ def _run(args, source, description: str) -> int:
                 info = frame.camera_info()
                 out = processor.process_pixels(
                     decoded.pixels, decoded.rgb_order, info, opts, encoding=decoded.encoding,
-                    frame_id=frame.frame_id)
+                    frame_id=frame.frame_id, stamp_ns=frame.stamp_ns)
             except DepthNodeError as exc:
                 reason = type(exc).__name__
                 if reason not in drops:
