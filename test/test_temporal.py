@@ -48,6 +48,8 @@ INTR = Intrinsics(W, H, F, F, (W - 1) / 2, (H - 1) / 2)
 PERIOD = 33_333_333  # 30 Hz
 T0 = 1_700_000_000 * 10**9
 ON = TemporalOptions(enabled=True)
+#: The device stage runs on the CPU everywhere and on CUDA where there is one.
+DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
 
 
 @pytest.fixture(scope='module')
@@ -307,10 +309,10 @@ class SequenceModel:
     estimates_camera = False
     focal_estimated = False
 
-    def __init__(self, maps):
+    def __init__(self, maps, device='cpu'):
         self.maps = list(maps)
         self.index = 0
-        self.device = torch.device('cpu')
+        self.device = torch.device(device)
 
     def predict_many(self, requests, max_batch=0):
         for index, request in enumerate(requests):
@@ -320,7 +322,7 @@ class SequenceModel:
                 yield index, depth
                 continue
             image = torch.from_numpy(np.array(request.pixels)).permute(2, 0, 1)[None]
-            yield index, (torch.from_numpy(depth), image)
+            yield index, (torch.from_numpy(depth).to(self.device), image.to(self.device))
 
 
 def breathing_maps(scene, n=8):
@@ -332,13 +334,14 @@ def breathing_maps(scene, n=8):
 
 
 @pytest.mark.parametrize('decimation', [1, 2])
-def test_frame_path_host_and_device_give_the_same_bytes(scene, decimation):
+@pytest.mark.parametrize('device', DEVICES)
+def test_frame_path_host_and_device_give_the_same_bytes(scene, decimation, device):
     opts = OutputOptions(temporal=ON, decimation=decimation, scan=True, colored=True)
     info = pinhole_camera_info(INTR)
     pixels = textured_image(H, W, seed=1)
     maps = breathing_maps(scene)
     host = FrameProcessor(SequenceModel(maps), device_payloads=False)
-    dev = FrameProcessor(SequenceModel(maps), device_payloads=True)
+    dev = FrameProcessor(SequenceModel(maps, device), device_payloads=True)
     off = FrameProcessor(SequenceModel(maps))
     for i in range(len(maps)):
         a = host.process_pixels(pixels, (0, 1, 2), info, opts, stamp_ns=T0 + i * PERIOD)
@@ -423,7 +426,7 @@ def test_depth_node_run_equals_the_frame_path_fed_like_the_node(tmp_path, tiny_d
         cv2.imwrite(str(folder / f'f_{i}.png'), rgb[:, :, ::-1])
     bag = tmp_path / 'out'
     args = [str(folder), '--model', tiny_da_dir, '--device', 'cpu', '--fx', str(F),
-            '--cx', str(INTR.cx), '--cy', str(INTR.cy), '--out-bag', str(bag), '--fps', '30',
+            '--cx', str(INTR.cx), '--cy', str(INTR.cy), '--out-bag', str(bag), '--fps', '10',
             '--no-progress', '--temporal', '--temporal-time-constant', '1.0']
     assert run_main(args) == 0
     store = bag_typestore()
