@@ -469,7 +469,38 @@ def test_eval_sequence_mode(tmp_path, scene, capsys):
     assert float(stab.group(1)) * 3 < float(row.group(1))
     assert re.search(r'^  cut frame 7 -> 16: \d+ frame\(s\)$', out, re.M)
     assert re.search(r'^  \+20 % step at frame 12: [01] frame\(s\)$', out, re.M)
-    assert re.search(r'^  largest lag: \d+ frame\(s\)$', out, re.M)
+    assert re.search(r'^  largest lag: \d+ frame\(s\); \d+ of 8 within 2 frames$', out, re.M)
+    assert eval_main([str(tmp_path), '--predictions', str(tmp_path / 'pred'), '--sequence',
+                      '--no-progress', '--step-every', '5', '--step-size', '0.3']) == 0
+    out = capsys.readouterr().out
+    steps = re.findall(r'^  ([+-])30 % step at frame (\d+): ', out, re.M)
+    assert steps == [(sign, str(k)) for k in (5, 10, 15, 20) for sign in '+-']
+
+
+def test_eval_stabilises_as_the_frame_path_does(tiny_da_model, tiny_da_dir, capsys, tmp_path):
+    """The sequence mode with a model: its stabilised depth is the frame path's, to the bit."""
+    from depth_node.offline.eval import ModelPredictor
+    rgbs = [render(W, H, F, F, INTR.cx, INTR.cy, pose)[0] for pose in sample_trajectory(5)]
+    info = pinhole_camera_info(INTR)
+    predict = ModelPredictor(tiny_da_model)
+    raw = [predict(None, rgb, info) for rgb in rgbs]
+    stamps = sequence.stamps_ns(5, 30.0)
+    stabilised, resets = sequence.stabilise(raw, stamps, ON)
+    processor = FrameProcessor(tiny_da_model)
+    opts = OutputOptions(temporal=ON, publish_points=False)
+    for rgb, stamp, expected in zip(rgbs, stamps, stabilised):
+        out = processor.process_pixels(rgb, (0, 1, 2), info, opts, stamp_ns=stamp)
+        assert out.depth.tobytes() == expected.tobytes()
+    assert resets[0] == 'start' and not out.correction.is_identity
+    # And through the command line, from a folder of images and ground truth.
+    for sub in ('rgb', 'depth'):
+        (tmp_path / sub).mkdir()
+    for i, rgb in enumerate(rgbs):
+        cv2.imwrite(str(tmp_path / 'rgb' / f'{i}.png'), rgb[:, :, ::-1])
+        cv2.imwrite(str(tmp_path / 'depth' / f'{i}.png'), np.full((H, W), 2000, np.uint16))
+    assert eval_main([str(tmp_path), '--model', str(tiny_da_dir), '--device', 'cpu',
+                      '--fx', str(F), '--sequence', '--no-progress']) == 0
+    assert 'sequence of 5 frame(s) at 30 fps' in capsys.readouterr().out
 
 
 def test_sequence_lag_counts_frames_until_within_tolerance():

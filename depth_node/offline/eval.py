@@ -306,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--step-size', type=float, default=0.2, metavar='REL',
                    help='synthetic scale step of the lag trials (default: %(default)s; 0 = '
                         'none)')
+    g.add_argument('--step-every', type=int, default=0, metavar='N',
+                   help='place the synthetic step at every Nth frame (default: at a quarter, '
+                        'half and three quarters of the sequence)')
     return p
 
 
@@ -361,8 +364,10 @@ def run(args) -> int:
 def run_sequence(args, samples: Sequence[Sample], predict: Predictor, protocol: Protocol,
                  camera: CameraSpec) -> int:
     """Evaluate the samples as one stream without and with stabilisation; print the report."""
-    if args.fps <= 0 or args.every < 1 or not 0.0 <= args.step_size < 10.0:
-        raise OfflineInputError('--fps must be > 0, --every >= 1 and --step-size within [0, 10)')
+    if (args.fps <= 0 or args.every < 1 or args.step_every < 0
+            or not 0.0 <= args.step_size < 10.0):
+        raise OfflineInputError('--fps must be > 0, --every >= 1, --step-every >= 0 and '
+                                '--step-size within [0, 10)')
     samples = samples[::args.every]
     cfg = {name: check_parameter(name, value) for name, value in temporal_parameters(args).items()}
     opts = temporal_options(cfg)
@@ -380,7 +385,8 @@ def run_sequence(args, samples: Sequence[Sample], predict: Predictor, protocol: 
                           args.depth_scale or sample.depth_scale or protocol.depth_scale)
 
     report = evaluate_sequence(predictions, ground_truth, protocol, opts, fps=args.fps,
-                               step=args.step_size, resize=resize_prediction)
+                               step=args.step_size, step_every=args.step_every,
+                               resize=resize_prediction)
     print(format_sequence(report))
     return 0 if len(samples) >= 2 else 1
 

@@ -191,13 +191,15 @@ class SequenceReport:
 
 def evaluate_sequence(predictions: Sequence[np.ndarray], ground_truth: Callable[[int], np.ndarray],
                       protocol: Protocol, opts: TemporalOptions, *, fps: float = 30.0,
-                      step: float = 0.2, resize: Callable = None) -> SequenceReport:
+                      step: float = 0.2, step_every: int = 0,
+                      resize: Callable = None) -> SequenceReport:
     """
     Evaluate ``predictions`` (one stream, in order) without and with stabilisation.
 
     ``ground_truth(i)`` returns frame i's ground truth (metres); ``resize(pred,
     shape)`` brings a prediction to its size (default: none needed). ``step`` is
-    the synthetic scale step of the lag trials (0: none).
+    the synthetic scale step of the lag trials (0: none), placed at every
+    ``step_every``-th frame (0: at a quarter, half and three quarters).
     """
     count = len(predictions)
     stamps = stamps_ns(count, fps)
@@ -214,12 +216,12 @@ def evaluate_sequence(predictions: Sequence[np.ndarray], ground_truth: Callable[
         count, fps, opts, SequenceSummary(without_e, _nanmean(without_a)),
         SequenceSummary(with_e, _nanmean(with_a),
                         sum(1 for r in resets[1:] if r is not None)))
-    report.trials = lag_trials(predictions, stamps, opts, step)
+    report.trials = lag_trials(predictions, stamps, opts, step, step_every)
     return report
 
 
 def lag_trials(predictions: Sequence[np.ndarray], stamps: Sequence[int], opts: TemporalOptions,
-               step: float = 0.2) -> List[Trial]:
+               step: float = 0.2, step_every: int = 0) -> List[Trial]:
     """Return the lags of the cuts and of the synthetic scale steps (see the module)."""
     count = len(predictions)
     trials = []
@@ -232,7 +234,9 @@ def lag_trials(predictions: Sequence[np.ndarray], stamps: Sequence[int], opts: T
                 f'cut frame {before[-1]} -> {after[0]}', len(before),
                 [predictions[i] for i in order], stamps[:len(order)], opts))
     if step > 0.0 and count >= 8:
-        for k in (count // 4, count // 2, 3 * count // 4):
+        frames = (range(step_every, count, step_every) if step_every > 0
+                  else (count // 4, count // 2, 3 * count // 4))
+        for k in frames:
             for factor in (1.0 + step, 1.0 / (1.0 + step)):
                 stepped = list(predictions[:k]) + [
                     (p * np.float32(factor)).astype(np.float32) for p in predictions[k:]]
@@ -276,7 +280,9 @@ def format_sequence(report: SequenceReport) -> str:
         lines.append(f'lag (frames until within {LAG_TOLERANCE * 100:g} % of a stabiliser '
                      'started at the step):')
         lines += [f'  {t.text()}' for t in report.trials]
-        lines.append(f'  largest lag: {report.max_lag} frame(s)')
+        slow = sum(1 for t in report.trials if t.lag > 2)
+        lines.append(f'  largest lag: {report.max_lag} frame(s); {len(report.trials) - slow} '
+                     f'of {len(report.trials)} within 2 frames')
     return '\n'.join(lines)
 
 
