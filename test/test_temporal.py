@@ -468,13 +468,13 @@ def test_eval_sequence_mode(tmp_path, scene, capsys):
     stab = re.search(r'^with stabilisation\s+([0-9.]+) %\s+([0-9.]+) %', out, re.M)
     assert float(stab.group(1)) * 3 < float(row.group(1))
     assert re.search(r'^  cut frame 7 -> 16: \d+ frame\(s\)$', out, re.M)
-    assert re.search(r'^  \+20 % step at frame 12: [01] frame\(s\)$', out, re.M)
+    assert re.search(r'^  step x1.2 at frame 12: [01] frame\(s\)$', out, re.M)
     assert re.search(r'^  largest lag: \d+ frame\(s\); \d+ of 8 within 2 frames$', out, re.M)
     assert eval_main([str(tmp_path), '--predictions', str(tmp_path / 'pred'), '--sequence',
                       '--no-progress', '--step-every', '5', '--step-size', '0.3']) == 0
     out = capsys.readouterr().out
-    steps = re.findall(r'^  ([+-])30 % step at frame (\d+): ', out, re.M)
-    assert steps == [(sign, str(k)) for k in (5, 10, 15, 20) for sign in '+-']
+    steps = re.findall(r'^  step ([x/])1.3 at frame (\d+): ', out, re.M)
+    assert steps == [(sign, str(k)) for k in (5, 10, 15, 20) for sign in 'x/']
 
 
 def test_eval_stabilises_as_the_frame_path_does(tiny_da_model, tiny_da_dir, capsys, tmp_path):

@@ -18,8 +18,9 @@ the code the frame path runs with ``temporal.enabled``):
   to stay there: (a) cuts between two different parts of the sequence (the
   first third followed by the last third, and the other way round), (b) a
   synthetic scale step (every prediction from frame k on multiplied by
-  ``1 + step`` and by ``1 / (1 + step)``, k at a quarter, half and three
-  quarters of the sequence). 0 = the output follows at the step frame itself.
+  ``1 + step``, and divided by it, k at a quarter, half and three quarters of
+  the sequence, or every ``step_every``-th frame). 0 = the output follows at
+  the step frame itself.
 """
 
 import argparse
@@ -240,9 +241,8 @@ def lag_trials(predictions: Sequence[np.ndarray], stamps: Sequence[int], opts: T
             for factor in (1.0 + step, 1.0 / (1.0 + step)):
                 stepped = list(predictions[:k]) + [
                     (p * np.float32(factor)).astype(np.float32) for p in predictions[k:]]
-                sign = '+' if factor > 1.0 else '-'
-                trials.append(_trial(f'{sign}{step * 100:g} % step at frame {k}', k, stepped,
-                                     stamps, opts))
+                label = f'x{1.0 + step:g}' if factor > 1.0 else f'/{1.0 + step:g}'
+                trials.append(_trial(f'step {label} at frame {k}', k, stepped, stamps, opts))
     return trials
 
 
