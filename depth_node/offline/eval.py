@@ -14,6 +14,10 @@ median scaling next to the metric numbers.
 (robust median over all valid pixels) and prints the ``reference_focal`` that
 makes the node apply it: depth is proportional to 1 / reference_focal, so
 new = current / s.
+
+``--sequence`` takes the frames as one stream and reports the scale's
+flicker, AbsRel and lag without and with temporal stabilisation
+(:mod:`depth_node.offline.sequence`).
 """
 
 import argparse
