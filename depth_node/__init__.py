@@ -9,8 +9,10 @@ Layers, one direction (README, Development):
   ``FrameProcessor``), :mod:`.outputs`, :mod:`.payloads`, :mod:`.device_payloads`,
   :mod:`.correction`, :mod:`.temporal`, :mod:`.conversions`, :mod:`.compressed`, :mod:`.geometry`,
   :mod:`.camera`, :mod:`.filters`, :mod:`.scan`, :mod:`.visualize`,
-  :mod:`.device_cloud`, :mod:`.messages`, :mod:`.msgfill`, :mod:`.pairing`,
-  :mod:`.stream`, :mod:`.diagnostics`, :mod:`.timing`, :mod:`.params`, :mod:`.errors`;
+  :mod:`.device_cloud`, :mod:`.messages`, :mod:`.msgfill`, :mod:`.buffers`, :mod:`.pairing`,
+  :mod:`.stream`, :mod:`.diagnostics`, :mod:`.timing`, :mod:`.params`, :mod:`.errors`,
+  :mod:`.hub` (can the Hub give a model now), :mod:`.startup` (start-up errors in each
+  entry point's terms);
 - :mod:`.models`: the networks (torch, transformers), per family;
 - :mod:`.node`: the thin rclpy node over the core;
 - :mod:`.offline`: the command-line tools on files and bags;

@@ -11,12 +11,12 @@ exactly one copy into an ``array.array('B')``, the type rclpy stores without
 conversion.
 """
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
+from .buffers import band_rows, copy_where, ReusableBuffer, row_bands, take
 from .errors import BadImageError
-from .msgfill import byte_buffer
 
 #: Colour encodings accepted on the image topic: channels and RGB channel order.
 COLOR_ENCODINGS = {
@@ -76,37 +76,47 @@ def rgb_from_array(pixels: np.ndarray, order: Tuple[int, int, int]) -> np.ndarra
     return np.ascontiguousarray(pixels[:, :, list(order)])
 
 
-def depth_to_image_fields(depth: np.ndarray, encoding: str = '32FC1'):
+def depth_to_image_fields(depth: np.ndarray, encoding: str = '32FC1',
+                          buffer: Optional[ReusableBuffer] = None):
     """
     Encode a metric depth map (float metres, NaN/<=0 invalid) as REP 118 image fields.
 
     Returns ``(encoding, step, data)``: ``32FC1`` keeps metres with NaN for
     invalid pixels; ``16UC1`` stores millimetres with 0 for invalid (and for
     depth beyond 65.535 m, which 16 bits cannot hold). Little-endian, as every
-    ROS platform is.
+    ROS platform is. ``data`` is ``buffer``'s when given (reused while nothing
+    holds the previous frame's, :class:`~depth_node.buffers.ReusableBuffer`),
+    else a new one; every byte of it is written, band by band.
     """
     depth = np.asarray(depth, dtype=np.float32)
     if depth.ndim != 2:
         raise ValueError(f'depth must be H x W, got shape {depth.shape}')
-    width = depth.shape[1]
-    # Written straight into the message's zero-filled buffer: no temporary, no second copy.
-    if encoding == '32FC1':
-        data = byte_buffer(depth.size * 4)
-        out = np.frombuffer(data, dtype='<f4').reshape(depth.shape)
-        with np.errstate(invalid='ignore'):
-            invalid = ~(depth > 0)
-        np.copyto(out, depth)
-        np.copyto(out, np.float32(np.nan), where=invalid)
-        return '32FC1', width * 4, data
-    if encoding == '16UC1':
-        data = byte_buffer(depth.size * 2)
-        out = np.frombuffer(data, dtype='<u2').reshape(depth.shape)
-        with np.errstate(invalid='ignore'):
-            mm = np.rint(depth * 1000.0)
-            valid = (mm > 0) & (mm <= 65535)
-        np.copyto(out, mm, casting='unsafe', where=valid)
-        return '16UC1', width * 2, data
-    raise ValueError(f"depth encoding must be '32FC1' or '16UC1', got {encoding!r}")
+    height, width = depth.shape
+    if encoding not in ('32FC1', '16UC1'):
+        raise ValueError(f"depth encoding must be '32FC1' or '16UC1', got {encoding!r}")
+    size = 4 if encoding == '32FC1' else 2
+    # Written straight into the message's buffer: no temporary, no second copy.
+    data = take(buffer, depth.size * size)
+    out = np.frombuffer(data, dtype='<f4' if size == 4 else '<u2').reshape(depth.shape)
+    rows = band_rows(width)
+    mask = np.empty((rows, width), dtype=bool)
+    mm = np.empty((rows, width), dtype=np.float32) if size == 2 else None
+    with np.errstate(invalid='ignore'):
+        for first, end in row_bands(height, width):
+            z, o, m = depth[first:end], out[first:end], mask[:end - first]
+            if size == 4:
+                np.greater(z, 0, out=m)
+                o.fill(np.float32(np.nan))
+                copy_where(z, m, o)
+                continue
+            t = mm[:end - first]
+            np.multiply(z, 1000.0, out=t)
+            np.rint(t, out=t)
+            np.greater(t, 0, out=m)
+            m &= t <= 65535
+            o[...] = 0
+            np.copyto(o, t, casting='unsafe', where=m)
+    return encoding, width * size, data
 
 
 def image_fields_to_depth(msg) -> np.ndarray:

@@ -33,7 +33,7 @@ FAULT_DROPS = ('bad_image', 'bad_camera_info', 'bad_depth', 'cuda_oom', 'error')
 KEYS = (
     'state', 'model', 'model_family', 'device', 'precision', 'reference_focal_px',
     'network_input', 'input_transport', 'input_size', 'input_rate_hz', 'output_rate_hz',
-    'rate_limit_hz', 'frames_received', 'frames_published', 'frames_dropped',
+    'rate_limit_hz', 'batch_size', 'frames_received', 'frames_published', 'frames_dropped',
 ) + tuple(f'dropped.{r}' for r in DROP_REASONS) + (
     'network_latency_p50_ms', 'network_latency_p95_ms',
     'end_to_end_latency_p50_ms', 'end_to_end_latency_p95_ms',
@@ -245,7 +245,7 @@ def values(report: Report, info: Dict[str, object]) -> List[Tuple[str, str]]:
 
     ``info`` holds the node's static and slow values: state, model,
     model_family, device, precision, reference_focal_px, network_input,
-    input_transport, input_size, rate_limit_hz, output_subscribers,
+    input_transport, input_size, rate_limit_hz, batch_size, output_subscribers,
     memory_rss_mb, gpu_memory_allocated_mb, gpu_memory_reserved_mb; missing
     ones read ``n/a``.
     """

@@ -38,3 +38,17 @@ class NoCameraInfoError(DepthNodeError, LookupError):
 
 class InvalidDepthError(DepthNodeError, ValueError):
     """The network produced no finite depth for a frame (e.g. fp16 overflow)."""
+
+
+class BadAnchorError(DepthNodeError, ValueError):
+    """
+    An anchor (``anchor/depth``, ``anchor/points``) or its fit that cannot be used.
+
+    Never drops a frame: the frame path refuses the anchor and keeps the held
+    correction or the network's own scale. ``kind`` is the stream event kind
+    of the line (:data:`depth_node.stream.EVENT_KINDS`).
+    """
+
+    def __init__(self, text: str, kind: str = 'anchor_invalid'):
+        super().__init__(text)
+        self.kind = kind

@@ -35,6 +35,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .anchor import AnchorInput, anchors_of, AnchorStage
 from .camera import Camera, CameraCache, CameraInfoFields, pinhole_camera_info
 from .compressed import decode_compressed
 from .conversions import image_to_array
@@ -113,8 +114,11 @@ class PreparedFrame:
     request: PredictRequest
     #: Why the camera_info is not used (only when ``camera`` is None).
     reason: str = ''
-    #: The image stamp in nanoseconds (temporal stabilisation); None: unknown.
+    #: The image's frame_id and stamp (ns; None: none, e.g. a single image).
+    frame_id: str = ''
     stamp_ns: Optional[int] = None
+    #: The anchors paired with this image (``anchor/depth``, ``anchor/points``).
+    anchors: Tuple[AnchorInput, ...] = ()
 
     @property
     def width(self) -> int:
@@ -145,6 +149,8 @@ class FrameProcessor:
         self.new_timings = dict
         #: Whether the latest frame used the model's own camera estimate.
         self.camera_estimated = False
+        #: Anchoring to a range sensor (depth_node.anchor): this camera's fit and hold state.
+        self.anchoring = AnchorStage()
 
     @property
     def clouds(self):
@@ -156,22 +162,29 @@ class FrameProcessor:
         self.cameras.clear()
         self.monitor = StreamMonitor()
         self.camera_estimated = False
+        self.anchoring.reset()
         self.temporal.clear()
 
     # ------------------------------------------------------------------ entry points
-    def process(self, msg, info, opts: OutputOptions, *,
-                stamp_ns: Optional[int] = None) -> FrameOutput:
-        """Process one Image/CompressedImage message with its camera_info (None: none yet)."""
-        return self.run(self.prepare(msg, info, opts, stamp_ns=stamp_ns))
+    def process(self, msg, info, opts: OutputOptions, *, stamp_ns: Optional[int] = None,
+                anchor=None) -> FrameOutput:
+        """
+        Process one Image/CompressedImage message with its camera_info (None: none yet).
+
+        ``anchor``: the anchor message(s) paired with the image
+        (:class:`~depth_node.anchor.AnchorInput`, several or None); ``stamp_ns``
+        defaults to the message's stamp.
+        """
+        return self.run(self.prepare(msg, info, opts, stamp_ns=stamp_ns, anchor=anchor))
 
     def process_pixels(self, pixels: np.ndarray, rgb_order: Sequence[int], info,
                        opts: OutputOptions, *, encoding: str = 'rgb8', frame_id: str = '',
-                       timings: Optional[dict] = None,
-                       stamp_ns: Optional[int] = None) -> FrameOutput:
+                       timings: Optional[dict] = None, stamp_ns: Optional[int] = None,
+                       anchor=None) -> FrameOutput:
         """Process one decoded image (``H x W x C`` uint8) with its camera_info."""
         return self.run(self.prepare_pixels(pixels, rgb_order, info, opts, encoding=encoding,
                                             frame_id=frame_id, timings=timings,
-                                            stamp_ns=stamp_ns))
+                                            stamp_ns=stamp_ns, anchor=anchor))
 
     def run(self, prepared: PreparedFrame) -> FrameOutput:
         """Run a prepared frame through the model alone, then :meth:`finish` it."""
@@ -179,27 +192,24 @@ class FrameProcessor:
             return self.finish(prepared, result)
 
     # ------------------------------------------------------------------ step 1
-    def prepare(self, msg, info, opts: OutputOptions, *,
-                stamp_ns: Optional[int] = None) -> PreparedFrame:
-        """
-        Decode a message and prepare it with its camera_info (None: none yet).
-
-        ``stamp_ns`` defaults to the message's header stamp.
-        """
+    def prepare(self, msg, info, opts: OutputOptions, *, stamp_ns: Optional[int] = None,
+                anchor=None) -> PreparedFrame:
+        """Decode a message and prepare it with its camera_info (None: none yet)."""
         timings = self.new_timings()
         with stage(timings, 'decode'):
             decoded = decode_image(msg)
         if stamp_ns is None:
-            stamp_ns = header_stamp_ns(msg)
+            stamp = msg.header.stamp
+            stamp_ns = int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
         return self.prepare_pixels(decoded.pixels, decoded.rgb_order, info, opts,
                                    encoding=decoded.encoding,
                                    frame_id=str(msg.header.frame_id), timings=timings,
-                                   stamp_ns=stamp_ns)
+                                   stamp_ns=stamp_ns, anchor=anchor)
 
     def prepare_pixels(self, pixels: np.ndarray, rgb_order: Sequence[int], info,
                        opts: OutputOptions, *, encoding: str = 'rgb8', frame_id: str = '',
-                       timings: Optional[dict] = None,
-                       stamp_ns: Optional[int] = None) -> PreparedFrame:
+                       timings: Optional[dict] = None, stamp_ns: Optional[int] = None,
+                       anchor=None) -> PreparedFrame:
         """
         Check the image and its camera, undistort; return the frame ready for the model.
 
@@ -212,6 +222,7 @@ class FrameProcessor:
         so a dropped frame's events are logged too.
         """
         timings = self.new_timings() if timings is None else timings
+        stream = {'frame_id': frame_id, 'stamp_ns': stamp_ns, 'anchors': anchors_of(anchor)}
         height, width = pixels.shape[:2]
         check_image_shape(width, height)
         if info is None:
@@ -226,7 +237,7 @@ class FrameProcessor:
                 raise
             return PreparedFrame(pixels, rgb_order, opts, timings, events, None,
                                  self._request(pixels, rgb_order, None, opts, timings),
-                                 reason=str(exc), stamp_ns=stamp_ns)
+                                 reason=str(exc), **stream)
         if cam.undistorter is not None:
             t0 = time.perf_counter()
             pixels = cam.undistorter.rectify(pixels)
@@ -234,8 +245,7 @@ class FrameProcessor:
         intr = cam.intrinsics
         focal = (intr.fx, intr.fy) if opts.focal_scaling else None
         return PreparedFrame(pixels, rgb_order, opts, timings, events, cam,
-                             self._request(pixels, rgb_order, focal, opts, timings),
-                             stamp_ns=stamp_ns)
+                             self._request(pixels, rgb_order, focal, opts, timings), **stream)
 
     def _request(self, pixels, rgb_order, focal, opts: OutputOptions,
                  timings: dict) -> PredictRequest:
@@ -275,18 +285,26 @@ class FrameProcessor:
             self._note_camera_info(events)
         if cam is not None and cam.undistorter is not None:
             depth = self._device.mask(depth, cam.undistorter.valid)
-        # The depth corrections (anchoring, issue 21; stabilisation, issue 22), at full size.
-        fitted = None
-        values = _values(depth)
-        with (stage(timings, 'temporal', getattr(values, 'device', None))
-              if opts.temporal.enabled else contextlib.nullcontext()):
-            correction = self.temporal.correction(
-                values, None if cam is None else cam.intrinsics, prepared.stamp_ns,
-                opts.temporal, events, fitted)
-            depth = self._correct(depth, correction)
+        # Anchoring to a range sensor, at full resolution (None: no anchor in use).
+        with stage(timings, 'anchor') if opts.anchor_depth or opts.anchor_points else _NO_STAGE:
+            fitted = self.anchoring.fit(depth, intr, prepared)
+            if not opts.temporal.enabled:
+                depth = _corrected(depth, fitted)
+        # Temporal stabilisation (temporal.*): the fitted correction smoothed, else one
+        # estimated from the image, and the per-pixel filter.
+        if opts.temporal.enabled:
+            values = _values(depth)
+            with stage(timings, 'temporal', getattr(values, 'device', None)):
+                fitted = self.temporal.correction(
+                    values, None if cam is None else cam.intrinsics, prepared.stamp_ns,
+                    opts.temporal, events, fitted)
+                depth = self._correct(depth, fitted)
+        else:
+            self.temporal.clear()
         out = self.encode(prepared.pixels, prepared.rgb_order, depth, intr, info_fields, opts,
                           timings, events)
-        out.correction = correction
+        out.correction = fitted
+        out.anchor = self.anchoring.report
         out.temporal = self.temporal.last if opts.temporal.enabled else None
         return out
 
@@ -374,12 +392,16 @@ def process_batch(model, frames: Sequence[Tuple['FrameProcessor', PreparedFrame]
             yield index, exc
 
 
-def header_stamp_ns(msg) -> Optional[int]:
-    """Return a message's header stamp in nanoseconds (None without a header stamp)."""
-    stamp = getattr(getattr(msg, 'header', None), 'stamp', None)
-    if stamp is None:
-        return None
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+_NO_STAGE = contextlib.nullcontext()
+
+
+def _corrected(depth, correction: Optional[Correction]):
+    """Return ``depth`` (a host array or a DeviceDepth) with ``correction`` applied."""
+    if correction is None or correction.is_identity:
+        return depth
+    if isinstance(depth, DeviceDepth):
+        return DeviceDepth(correction.apply(depth.depth), depth.image)
+    return correction.apply(depth)
 
 
 def _values(depth):

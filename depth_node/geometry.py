@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import math
 from typing import Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
+from .buffers import band_rows, copy_where, ReusableBuffer, row_bands
 from .conversions import POINTFIELD_FLOAT32, unpack_rgb
 from .errors import BadCameraInfoError
 from .msgfill import byte_buffer, byte_view
@@ -217,10 +219,17 @@ def cloud_points(cloud: CloudData) -> Tuple[np.ndarray, Optional[np.ndarray]]:
 
 
 class CloudBuilder:
-    """Builds PointCloud2 data from depth maps, reusing rays while the camera is unchanged."""
+    """
+    Builds PointCloud2 data from depth maps, reusing rays while the camera is unchanged.
+
+    The organized cloud is written into a :class:`~depth_node.buffers.ReusableBuffer`:
+    the previous frame's ``msg.data`` again once nothing holds it any more.
+    """
 
     def __init__(self):
         self._grid: Optional[RayGrid] = None
+        #: The organized cloud's ``msg.data``, reused across frames while nothing holds it.
+        self.buffer = ReusableBuffer()
 
     def grid(self, intr: Intrinsics, stride: int) -> RayGrid:
         """Return the cached RayGrid for ``intr`` and ``stride``, rebuilding it on change."""
@@ -246,27 +255,26 @@ class CloudBuilder:
         z = depth[::s, ::s] if s > 1 else depth
         if rgb is not None and s > 1:
             rgb = rgb[::s, ::s]
-        with np.errstate(invalid='ignore'):
-            valid = z > max(min_depth, 0.0)
-            # +inf ("too far", REP 117) is never a point, with or without a limit.
-            valid &= z <= max_depth if max_depth > 0.0 else z < np.inf
-        if invalid is not None:
-            np.greater(valid, invalid[::s, ::s] if s > 1 else invalid, out=valid)  # & ~invalid
+        if invalid is not None and s > 1:
+            invalid = invalid[::s, ::s]
         nf = 4 if rgb is not None else 3
         names = ('x', 'y', 'z', 'rgb')[:nf]
         fields = [(name, 4 * i, POINTFIELD_FLOAT32, 1) for i, name in enumerate(names)]
         point_step = 4 * nf
         if organized:
-            data, out = _message_buffer(grid.shape + (nf,))
-            # NaN depth propagates to x and y through the multiplication.
-            grid.points_into(out, np.where(valid, z, np.float32(np.nan)))
-            if rgb is not None:
-                _pack_rgb_into(out, rgb, rgb_order)
             height, width = grid.shape
+            data = self.buffer.take(height * width * point_step)
+            _organized_into(byte_view(data, np.float32, grid.shape + (nf,)), grid, z, rgb,
+                            rgb_order, invalid, min_depth, max_depth)
             return CloudData(height, width, fields, point_step, point_step * width,
                              data, is_dense=False)
         # Dense: gather the valid points by flat index (one pass each), no boolean
         # indexing of 2-D arrays and no organized intermediate.
+        valid = np.empty(z.shape, dtype=bool)
+        with np.errstate(invalid='ignore'):
+            for first, end in row_bands(*z.shape):
+                _valid_into(valid[first:end], z[first:end], min_depth, max_depth,
+                            None if invalid is None else invalid[first:end])
         index = np.flatnonzero(valid)
         data, out = _message_buffer((index.size, nf))
         zv = np.take(z, index)
@@ -280,10 +288,104 @@ class CloudBuilder:
                          data, is_dense=True)
 
 
+def _valid_into(valid: np.ndarray, z: np.ndarray, min_depth: float, max_depth: float,
+                invalid: Optional[np.ndarray]) -> None:
+    """
+    Write into ``valid`` where ``z`` is a point: within the limits, finite, not ``invalid``.
+
+    Call it under ``np.errstate(invalid='ignore')`` (NaN compares False, quietly).
+    """
+    np.greater(z, max(min_depth, 0.0), out=valid)
+    # +inf ("too far", REP 117) is never a point, with or without a limit.
+    valid &= z <= max_depth if max_depth > 0.0 else z < np.inf
+    if invalid is not None:
+        np.greater(valid, invalid, out=valid)  # & ~invalid
+
+
+def _organized_into(out: np.ndarray, grid: RayGrid, z: np.ndarray, rgb: Optional[np.ndarray],
+                    rgb_order: Sequence[int], invalid: Optional[np.ndarray], min_depth: float,
+                    max_depth: float) -> None:
+    """
+    Write every byte of the organized cloud ``out`` (``H x W x nf`` float32), band by band.
+
+    Per band the planes x, y, z (NaN where invalid; NaN depth propagates to x
+    and y through the multiplication) and the packed rgb are computed in small
+    contiguous arrays, then interleaved into ``out`` by ``cv2.merge``: no
+    strided numpy writes into the 16-byte points.
+    """
+    height, width = z.shape
+    rows = band_rows(width)
+    valid = np.empty((rows, width), dtype=bool)
+    planes = np.empty((3, rows, width), dtype=np.float32)
+    raw = None if rgb is None else np.empty((rows, width, 4), dtype=np.uint8)
+    nan = np.float32(np.nan)
+    with np.errstate(invalid='ignore'):  # NaN compares False, quietly
+        for first, end in row_bands(height, width):
+            k = end - first
+            zb, v = z[first:end], valid[:k]
+            x, y, zz = planes[0, :k], planes[1, :k], planes[2, :k]
+            _valid_into(v, zb, min_depth, max_depth,
+                        None if invalid is None else invalid[first:end])
+            zz.fill(nan)
+            copy_where(zb, v, zz)
+            np.multiply(grid.x, zz, out=x)
+            np.multiply(grid.y[first:end], zz, out=y)
+            band = out[first:end]
+            channels = [x, y, zz]
+            if raw is not None:
+                channels.append(_packed_rgb_into(raw[:k], rgb[first:end], rgb_order))
+            if cv2.merge(channels, band) is not band:  # OpenCV made a new array: never here
+                raise RuntimeError('cv2.merge did not write into the cloud buffer')
+
+
+#: OpenCV conversions that put (channels, red/green/blue order) into bytes B, G, R, A.
+_TO_BGRA = {
+    (3, (0, 1, 2)): cv2.COLOR_RGB2BGRA,
+    (3, (2, 1, 0)): cv2.COLOR_BGR2BGRA,
+    (4, (0, 1, 2)): cv2.COLOR_RGBA2BGRA,
+    (1, (0, 0, 0)): cv2.COLOR_GRAY2BGRA,
+}
+
+
+def _packed_rgb_into(raw: np.ndarray, pixels: np.ndarray,
+                     rgb_order: Sequence[int]) -> np.ndarray:
+    """
+    Write PCL's packed rgb of ``pixels`` into ``raw`` (``k x W x 4`` uint8); return it as float32.
+
+    Little-endian uint32 ``0x00RRGGBB`` is the bytes B, G, R, 0: OpenCV's
+    conversion to BGRA for the usual encodings (then the alpha byte cleared),
+    ``cv2.mixChannels`` for any other channel order.
+    """
+    pixels = _cv_image(pixels)
+    channels = pixels.shape[2]
+    order = tuple(int(c) for c in rgb_order)
+    code = _TO_BGRA.get((channels, order))
+    if code is not None:
+        if cv2.cvtColor(pixels, code, raw) is not raw:
+            raise RuntimeError('cv2.cvtColor did not write into its destination')
+    elif channels == 4 and order == (2, 1, 0):
+        np.copyto(raw, pixels)
+    else:
+        red, green, blue = order
+        # A negative source index fills zero: the fourth byte.
+        cv2.mixChannels([pixels], [raw], [blue, 0, green, 1, red, 2, -1, 3])
+        return raw.view(np.float32)[..., 0]
+    packed = raw.view(np.uint32)[..., 0]
+    np.bitwise_and(packed, np.uint32(0x00FFFFFF), out=packed)
+    return raw.view(np.float32)[..., 0]
+
+
+def _cv_image(pixels: np.ndarray) -> np.ndarray:
+    """Return ``pixels`` as OpenCV takes them: itself, or a copy where pixels are not packed."""
+    if pixels.strides[-1] == 1 and pixels.strides[-2] == pixels.shape[-1]:
+        return pixels
+    return np.ascontiguousarray(pixels)
+
+
 def packed_rgb(pixels: np.ndarray, rgb_order: Sequence[int]) -> np.ndarray:
     """Return PCL's packed rgb (uint32 ``0x00RRGGBB``, little-endian) of every pixel."""
     packed = np.empty(pixels.shape[:2], dtype='<u4')
-    _pack_rgb_bytes(packed.view(np.uint8).reshape(pixels.shape[:2] + (4,)), pixels, rgb_order)
+    _packed_rgb_into(packed.view(np.uint8).reshape(pixels.shape[:2] + (4,)), pixels, rgb_order)
     return packed
 
 
@@ -295,22 +397,6 @@ def _message_buffer(shape) -> Tuple[array.array, np.ndarray]:
     """
     data = byte_buffer(4 * int(np.prod(shape)))
     return data, byte_view(data, np.float32, shape)
-
-
-def _pack_rgb_into(out: np.ndarray, pixels: np.ndarray, rgb_order: Sequence[int]) -> None:
-    """Write packed rgb into the 4th float of each point of ``out``, byte by byte."""
-    raw = out.view(np.uint8).reshape(out.shape[:-1] + (out.shape[-1] * 4,))
-    _pack_rgb_bytes(raw[..., 12:16], pixels, rgb_order)
-
-
-def _pack_rgb_bytes(raw: np.ndarray, pixels: np.ndarray, rgb_order: Sequence[int]) -> None:
-    """Write the 4 bytes of packed rgb (``... x 4`` uint8 ``raw``) of ``pixels``."""
-    red, green, blue = rgb_order
-    # little-endian uint32 0x00RRGGBB: bytes B, G, R, 0
-    raw[..., 0] = pixels[..., blue]
-    raw[..., 1] = pixels[..., green]
-    raw[..., 2] = pixels[..., red]
-    raw[..., 3] = 0
 
 
 def decimate(image: np.ndarray, n: int) -> np.ndarray:

@@ -7,7 +7,8 @@ Without rclpy. The builders take a :class:`MessageTypes` (the classes plus how
 their array fields want their data), so the node (rclpy's generated classes,
 :func:`rclpy_types`) and the offline tools' rosbag2 writer (``rosbags``
 dataclasses, :func:`rosbags_types`) build depth ``Image``, ``CameraInfo``,
-``PointCloud2``, ``LaserScan`` and the colourised depth with one piece of code.
+``PointCloud2``, ``LaserScan``, the colourised depth and the compressed outputs
+(``CompressedImage``) with one piece of code.
 Each large payload is written once, into the frame's ``array.array('B')`` by
 the core, and handed to the message without another copy
 (:func:`depth_node.msgfill.filled_message`: rclpy messages built with
@@ -42,6 +43,8 @@ class MessageTypes:
     #: sensor_msgs/LaserScan and the adapter of its ``float32[]`` fields.
     LaserScan: Any = None
     float32: Optional[Callable[[Any], Any]] = None
+    #: sensor_msgs/CompressedImage (``depth/image/compressedDepth``, ``depth/colored/compressed``).
+    CompressedImage: Any = None
 
 
 def _same(value):
@@ -59,11 +62,11 @@ def rclpy_types() -> MessageTypes:
     """
     from builtin_interfaces.msg import Time
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField, RegionOfInterest
-    from sensor_msgs.msg import LaserScan
+    from sensor_msgs.msg import CompressedImage, LaserScan
     from std_msgs.msg import Header
     return MessageTypes(Header, Time, Image, CameraInfo, RegionOfInterest, PointCloud2,
                         PointField, uint8=_same, float64=list, LaserScan=LaserScan,
-                        float32=_float32_array)
+                        float32=_float32_array, CompressedImage=CompressedImage)
 
 
 def rosbags_types(typestore) -> MessageTypes:
@@ -77,7 +80,8 @@ def rosbags_types(typestore) -> MessageTypes:
         uint8=lambda data: np.frombuffer(data, dtype=np.uint8),
         float64=lambda values: np.asarray(values, dtype=np.float64),
         LaserScan=types['sensor_msgs/msg/LaserScan'],
-        float32=lambda values: np.asarray(values, dtype=np.float32))
+        float32=lambda values: np.asarray(values, dtype=np.float32),
+        CompressedImage=types['sensor_msgs/msg/CompressedImage'])
 
 
 def header(types: MessageTypes, stamp_ns: int, frame_id: str):
@@ -155,3 +159,16 @@ def colored_image(types: MessageTypes, header, colored: np.ndarray):
     """Return the bgr8 sensor_msgs/Image of an ``H x W x 3`` uint8 colourised depth."""
     height, width = colored.shape[:2]
     return image(types, header, height, width, 'bgr8', width * 3, colored)
+
+
+def compressed_image(types: MessageTypes, header, payload):
+    """
+    Return the sensor_msgs/CompressedImage of a ``CompressedPayload`` (format and data).
+
+    The payloads come from :mod:`depth_node.compressed_depth`.
+
+    ``payload.data`` (an ``array.array('B')``) is used without a copy where the
+    message class allows (:mod:`depth_node.msgfill`), as for the raw images.
+    """
+    return filled_message(types.CompressedImage, payload.data, header=header,
+                          format=str(payload.format))

@@ -15,8 +15,9 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .anchor import AnchorReport
 from .camera import CameraInfoFields
-from .correction import Correction, IDENTITY
+from .correction import Correction
 from .filters import DEFAULT_MIN_ANGLE
 from .geometry import CloudData, Intrinsics
 from .scan import DEFAULT_RANGE_MAX, DEFAULT_RANGE_MIN, ScanData
@@ -76,6 +77,14 @@ class OutputOptions:
     colored: bool = False
     colored_min_depth: float = 0.0
     colored_max_depth: float = 0.0
+    #: Anchoring to a range sensor (``anchor.*``; depth_node.anchor): the inputs on, the
+    #: hold of the last good correction (s), the least inliers of a fit and the largest
+    #: correction either way.
+    anchor_depth: bool = False
+    anchor_points: bool = False
+    anchor_hold_time: float = 1.0
+    anchor_min_inliers: int = 8
+    anchor_max_correction: float = 8.0
     #: Temporal stabilisation of the scale (``temporal.*``).
     temporal: TemporalOptions = field(default_factory=TemporalOptions)
 
@@ -104,6 +113,10 @@ class OutputOptions:
             scan_range_max=float(cfg['scan.range_max']),
             colored=bool(colored), colored_min_depth=float(cfg['colored.min_depth']),
             colored_max_depth=float(cfg['colored.max_depth']),
+            anchor_depth=bool(cfg['anchor.depth']), anchor_points=bool(cfg['anchor.points']),
+            anchor_hold_time=float(cfg['anchor.hold_time']),
+            anchor_min_inliers=int(cfg['anchor.min_inliers']),
+            anchor_max_correction=float(cfg['anchor.max_correction']),
             temporal=temporal_options(cfg))
 
 
@@ -145,8 +158,10 @@ class FrameOutput:
     colored: Optional[np.ndarray] = None
     #: How many pixels the edge filter flagged (None: it did not run).
     flying_pixels: Optional[int] = None
-    #: The global correction applied to the depth (anchoring and stabilisation).
-    correction: Correction = IDENTITY
+    #: The correction applied to the depth before the outputs (None: the network's scale).
+    correction: Optional[Correction] = None
+    #: What anchoring did (state, scale, inliers, anchor age; depth_node.anchor).
+    anchor: Optional[AnchorReport] = None
     #: What temporal stabilisation did to this frame (None: ``temporal.enabled`` off).
     temporal: Optional[TemporalResult] = None
 

@@ -4,15 +4,17 @@
 Newest image with its camera_info, handed to one worker at the output rate.
 
 Without rclpy (the shape of image_pipeline camera_calibration's ``BufferQueue``
-plus its consumer thread). The subscription callbacks call :meth:`FrameQueue.
+plus its consumer thread). One queue per camera. The subscription callbacks call :meth:`FrameQueue.
 put_image` and :meth:`FrameQueue.put_info`, which only store: the newest image
 in a one-slot buffer (an older one still waiting is superseded) and the recent
-camera_infos by stamp. The worker calls :meth:`FrameQueue.take`, which blocks
-until a frame is due (the ``rate`` limit) and pairs the image with the
-camera_info of its own stamp: it waits up to ``info_wait_s`` for it while the
-camera sends stamped pairs (or before any camera_info came), else uses the
-latest. The decision itself is :meth:`FrameQueue.poll`, a pure function of the
-state and a time, so it is unit-tested without threads.
+camera_infos by stamp. A frame is due when the ``rate`` limit allows and its
+image is paired with the camera_info of its own stamp: it waits up to
+``info_wait_s`` for it while the camera sends stamped pairs (or before any
+camera_info came), else uses the latest. The decision is a pure function of the
+state and a time (:meth:`FrameQueue.due_in`, then :meth:`FrameQueue.pop`;
+:meth:`FrameQueue.poll` is both), so it is unit-tested without threads; the one
+worker of all cameras takes due frames through
+:class:`~depth_node.scheduler.BatchScheduler`, whose condition every queue shares.
 
 Timing changes of the stream come back as :class:`~depth_node.stream.Event`:
 stamps going backwards (bag loop, camera restart: the old camera_infos are
@@ -89,16 +91,17 @@ class FrameQueue:
 
     def __init__(self, rate: float = 0.0, *, history: int = CAMERA_INFO_HISTORY,
                  info_wait_s: float = INFO_WAIT_S, info_stale_s: float = CAMERA_INFO_STALE_S,
-                 clock: Callable[[], float] = time.monotonic, info_topic: str = 'camera_info'):
+                 clock: Callable[[], float] = time.monotonic, info_topic: str = 'camera_info',
+                 cond: Optional[threading.Condition] = None):
         self.info_topic = info_topic
         self.history = int(history)
         self.info_wait_s = float(info_wait_s)
         self.info_stale_s = float(info_stale_s)
         self.clock = clock
-        self.cond = threading.Condition()
+        #: Shared with the scheduler of all cameras (and their other queues).
+        self.cond = cond if cond is not None else threading.Condition()
         self._rate = float(rate)
         self._open = False
-        self._stopped = False
         self._busy = False
         self._pending = None
         self._pending_since: Optional[float] = None
@@ -144,13 +147,6 @@ class FrameQueue:
             self._pending_since = None
             self.cond.notify_all()
             return dropped
-
-    def stop(self) -> None:
-        """Close for good: :meth:`take` returns None from now on."""
-        with self.cond:
-            self._stopped = True
-            self._open = False
-            self.cond.notify_all()
 
     def reset_infos(self) -> None:
         """Forget every camera_info (lifecycle cleanup)."""
@@ -213,14 +209,13 @@ class FrameQueue:
             return event
 
     # ------------------------------------------------------------------ worker
-    def poll(self, now: float) -> Union[Frame, float, None]:
+    def due_in(self, now: float) -> float:
         """
-        Decide at time ``now``: a :class:`Frame` to process, or seconds to wait.
+        Return 0.0 when a frame is due at time ``now``, else the seconds to wait.
 
-        Returns None when stopped. Call with :attr:`cond` held (``take`` does).
+        Call with :attr:`cond` held. Nothing waiting (or the queue closed) gives
+        0.5 s: a new image notifies the condition anyway.
         """
-        if self._stopped:
-            return None
         if self._pending is None or not self._open:
             return 0.5
         if self._rate > 0.0 and now < self._next_due:
@@ -228,6 +223,15 @@ class FrameQueue:
         key = stamp_key(self._pending.header)
         if key not in self._infos and self._info_may_come(key, now):
             return 0.01
+        return 0.0
+
+    def pop(self, now: float) -> Frame:
+        """
+        Take the due frame (after :meth:`due_in` returned 0) and mark the queue busy.
+
+        Call with :attr:`cond` held; :meth:`done` ends the frame.
+        """
+        key = stamp_key(self._pending.header)
         msg, self._pending = self._pending, None
         self._pending_since = None
         paired = key in self._infos
@@ -235,6 +239,7 @@ class FrameQueue:
         self._restarted = False
         info = self._infos.get(key, self._latest_info)
         self._next_due = now + 1.0 / self._rate if self._rate > 0.0 else 0.0
+        self._busy = True
         events = []
         if (not paired and not self._info_stale and self._last_info_time is not None
                 and now - self._last_info_time > self.info_stale_s):
@@ -243,6 +248,11 @@ class FrameQueue:
                                 f'no camera_info on {self.info_topic} for '
                                 f'{now - self._last_info_time:.1f} s; using the last one'))
         return Frame(msg, info, paired, events)
+
+    def poll(self, now: float) -> Union[Frame, float]:
+        """Return the frame due at ``now`` (:meth:`pop`), else the seconds to wait."""
+        wait = self.due_in(now)
+        return self.pop(now) if wait == 0.0 else wait
 
     def _info_may_come(self, key: StampKey, now: float) -> bool:
         """
@@ -263,18 +273,13 @@ class FrameQueue:
             return True
         return self._paired_by_stamp and stamp_key(latest.header) < key
 
-    def take(self) -> Optional[Frame]:
-        """Block until a frame is due and return it (marked busy), or None once stopped."""
-        with self.cond:
-            while True:
-                decision = self.poll(self.clock())
-                if decision is None or isinstance(decision, Frame):
-                    self._busy = decision is not None
-                    return decision
-                self.cond.wait(decision)
+    @property
+    def busy(self) -> bool:
+        """Whether a frame taken from this queue is still being processed."""
+        return self._busy
 
     def done(self) -> None:
-        """Mark the frame returned by :meth:`take` as finished."""
+        """Mark the frame taken by :meth:`pop` as finished."""
         with self.cond:
             self._busy = False
             self.cond.notify_all()

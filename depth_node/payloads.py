@@ -7,15 +7,17 @@ Without rclpy. :class:`HostPayloads` decimates to 1/N (``output_decimation``),
 flags flying pixels (the edge filter), and encodes the depth image (32FC1 or
 16UC1; filtered only when asked), the cloud and the scan of the filtered
 depth, and the colourised depth (only when asked). Its builders keep what
-depends only on the camera (rays, scan bins, filter thresholds) between frames.
+depends only on the camera (rays, scan bins, filter thresholds) between frames,
+and the depth image and organized cloud buffers, which the next frame writes
+again once nothing holds them (:mod:`depth_node.buffers`).
 The same stage on the inference device is :mod:`depth_node.device_payloads`.
 """
 
-import time
 from typing import List, Optional
 
 import numpy as np
 
+from .buffers import ReusableBuffer
 from .camera import CameraInfoFields, decimated_camera_info_fields
 from .conversions import depth_to_image_fields
 from .errors import BadImageError, InvalidDepthError
@@ -24,6 +26,7 @@ from .geometry import CloudBuilder, decimate, Intrinsics
 from .outputs import FrameOutput, OutputOptions
 from .scan import ScanBuilder, ScanData
 from .stream import Event
+from .timing import stage
 from .visualize import colorize_depth_bgr
 
 
@@ -36,6 +39,8 @@ class HostPayloads:
         self.clouds = CloudBuilder()
         self.edges = EdgeFilter()
         self.scans = ScanBuilder()
+        #: The depth image's ``msg.data``, reused across frames while nothing holds it.
+        self.depth_buffer = ReusableBuffer()
 
     def encode(self, pixels, rgb_order, depth: np.ndarray, intr: Intrinsics,
                info_fields: CameraInfoFields, opts: OutputOptions, timings: dict,
@@ -55,22 +60,18 @@ class HostPayloads:
             pixels, depth, intr, info_fields, opts.decimation, timings)
         flying = self.edge_filter(depth, intr, opts, timings)
         published = _without(depth, flying) if opts.edge_filter_depth else depth
-        t0 = time.perf_counter()
-        encoding, step, data = depth_to_image_fields(published, opts.depth_encoding)
-        t1 = time.perf_counter()
-        timings['depth_msg'] = (t1 - t0) * 1000.0
+        with stage(timings, 'depth_msg'):
+            encoding, step, data = depth_to_image_fields(published, opts.depth_encoding,
+                                                         self.depth_buffer)
         cloud = None
         if opts.publish_points:
-            cloud = self.clouds.build(depth, intr, pixels if opts.points_rgb else None,
-                                      rgb_order=rgb_order, stride=opts.points_stride,
-                                      organized=opts.points_organized,
-                                      min_depth=opts.min_depth, max_depth=opts.max_depth,
-                                      invalid=flying)
-            timings['cloud_msg'] = (time.perf_counter() - t1) * 1000.0
-        scan = None
-        if opts.scan:
-            scan = self.scan(published if opts.edge_filter_depth else _without(depth, flying),
-                             intr, opts, timings)
+            with stage(timings, 'cloud_msg'):
+                cloud = self.clouds.build(depth, intr, pixels if opts.points_rgb else None,
+                                          rgb_order=rgb_order, stride=opts.points_stride,
+                                          organized=opts.points_organized,
+                                          min_depth=opts.min_depth, max_depth=opts.max_depth,
+                                          invalid=flying)
+        scan = self.scan(depth, intr, opts, timings, invalid=flying) if opts.scan else None
         return FrameOutput(pixels, rgb_order, published, intr, info_fields, encoding, step,
                            data, cloud, timings, events or [], scan=scan,
                            colored=colored(published, opts, timings),
@@ -83,29 +84,33 @@ class HostPayloads:
         Return the flying pixels of ``depth`` (a bool mask), or None when not needed.
 
         The filter runs only where its result is used: a cloud, a scan, or the
-        depth image with ``edge_filter_depth``. The cloud takes the mask as it is;
-        a copy without the flying pixels is made only for the scan and the depth
-        image (:func:`_without`).
+        depth image with ``edge_filter_depth``. The cloud and the scan take the
+        mask as it is (the scan reads only its row band); a copy without the
+        flying pixels is made only for the depth image with ``edge_filter_depth``
+        (:func:`_without`).
         """
         if not opts.edge_filter or not (
                 opts.publish_points or opts.scan or opts.edge_filter_depth):
             return None
-        t0 = time.perf_counter()
-        self.edges.min_angle = float(opts.edge_min_angle)
-        mask = self.edges.mask(depth, intr)
-        timings['edge_filter'] = (time.perf_counter() - t0) * 1000.0
+        with stage(timings, 'edge_filter'):
+            self.edges.min_angle = float(opts.edge_min_angle)
+            mask = self.edges.mask(depth, intr)
         return mask
 
     def scan(self, depth: np.ndarray, intr: Intrinsics, opts: OutputOptions,
-             timings: dict) -> Optional[ScanData]:
-        """Return the LaserScan of ``depth`` when asked (None for images narrower than 2)."""
+             timings: dict, invalid: Optional[np.ndarray] = None) -> Optional[ScanData]:
+        """
+        Return the LaserScan of ``depth`` when asked (None for images narrower than 2).
+
+        ``invalid`` (the flying pixels) are left out: only the scan's row band of
+        the mask is read, the depth map is not copied.
+        """
         if not opts.scan or intr.width < 2:
             return None
-        t0 = time.perf_counter()
-        scan = self.scans.build(depth, intr, height=opts.scan_height,
-                                range_min=opts.scan_range_min, range_max=opts.scan_range_max)
-        timings['scan'] = (time.perf_counter() - t0) * 1000.0
-        return scan
+        with stage(timings, 'scan'):
+            return self.scans.build(depth, intr, height=opts.scan_height,
+                                    range_min=opts.scan_range_min,
+                                    range_max=opts.scan_range_max, invalid=invalid)
 
 
 def decimate_outputs(pixels: np.ndarray, depth, intr: Intrinsics,
@@ -123,21 +128,17 @@ def decimate_outputs(pixels: np.ndarray, depth, intr: Intrinsics,
     if width < n or height < n:
         raise BadImageError(
             f'output_decimation {n} leaves no pixel of a {width}x{height} image')
-    t0 = time.perf_counter()
-    out = (decimate(pixels, n), decimate(depth, n), intr.decimated(n),
-           decimated_camera_info_fields(info_fields, n))
-    timings['decimate'] = (time.perf_counter() - t0) * 1000.0
-    return out
+    with stage(timings, 'decimate'):
+        return (decimate(pixels, n), decimate(depth, n), intr.decimated(n),
+                decimated_camera_info_fields(info_fields, n))
 
 
 def colored(depth: np.ndarray, opts: OutputOptions, timings: dict) -> Optional[np.ndarray]:
     """Return the bgr8 colourised ``depth`` when asked, else None."""
     if not opts.colored:
         return None
-    t0 = time.perf_counter()
-    out = colorize_depth_bgr(depth, opts.colored_min_depth, opts.colored_max_depth)
-    timings['colored'] = (time.perf_counter() - t0) * 1000.0
-    return out
+    with stage(timings, 'colored'):
+        return colorize_depth_bgr(depth, opts.colored_min_depth, opts.colored_max_depth)
 
 
 def _without(depth: np.ndarray, invalid: Optional[np.ndarray]) -> np.ndarray:

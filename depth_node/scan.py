@@ -155,12 +155,14 @@ class ScanBuilder:
 
     def build(self, depth: np.ndarray, intr: Intrinsics, *, height: int = 1,
               range_min: float = DEFAULT_RANGE_MIN, range_max: float = DEFAULT_RANGE_MAX,
-              scan_time: float = 0.0) -> ScanData:
+              scan_time: float = 0.0, invalid: Optional[np.ndarray] = None) -> ScanData:
         """
         Return the scan of ``depth`` (``H x W`` metres, NaN or <= 0 invalid).
 
         ``height`` rows around cy feed each column (see the module docstring for
-        bins, ranges and the +inf / -inf / NaN rules).
+        bins, ranges and the +inf / -inf / NaN rules). Pixels where the ``H x W``
+        bool mask ``invalid`` is True (the edge filter's flying pixels) count as
+        NaN; only the band's rows of it are read.
         """
         if depth.shape[:2] != (intr.height, intr.width):
             raise ValueError(f'depth is {depth.shape[1]}x{depth.shape[0]} but the camera is '
@@ -172,6 +174,8 @@ class ScanBuilder:
         geo = self.geometry(intr)
         first, last = geo.rows(height)
         z = np.asarray(depth[first:last], dtype=np.float32)
+        if invalid is not None:
+            z = np.where(invalid[first:last], np.float32(np.nan), z)
         low, high = np.float32(range_min), np.float32(range_max)
         with np.errstate(invalid='ignore', over='ignore'):
             # x = (u - cx) z / fx in float32, the range hypot(x, z) in float64, stored float32.

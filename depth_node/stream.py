@@ -18,7 +18,12 @@ from typing import List, Optional, Tuple
 #: Event kinds, as counted in the node's ``events`` counter.
 EVENT_KINDS = ('resolution', 'encoding', 'frame_id', 'stamp_backwards', 'intrinsics',
                'camera_info_late', 'camera_info_stopped', 'camera_info_resumed',
-               'distortion_ignored', 'camera_estimated', 'camera_info_usable', 'temporal_reset')
+               'distortion_ignored', 'camera_estimated', 'camera_info_usable',
+               # anchoring (depth_node.anchor): refused anchors, then acquired / lost
+               'anchor_invalid', 'anchor_frame', 'anchor_stamp', 'anchor_fit',
+               'anchor_acquired', 'anchor_lost',
+               # temporal stabilisation (depth_node.temporal): starts again
+               'temporal_reset')
 
 
 @dataclass(frozen=True)

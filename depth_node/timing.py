@@ -25,6 +25,25 @@ import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 
+class ClockTimes(dict):
+    """
+    Milliseconds per stage on another clock than wall time (``depth_node_bench``'s calibration).
+
+    ``clock`` is e.g. :func:`time.thread_time` (CPU time of the calling thread:
+    what other processes take from a loaded machine is not counted) or
+    :func:`time.process_time` (CPU time of every thread of the process).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.thread_time):
+        super().__init__()
+        self.clock = clock
+
+
+def clock_of(timings: Optional[dict]) -> Callable[[], float]:
+    """Return the clock stages of ``timings`` are measured with (wall time by default)."""
+    return getattr(timings, 'clock', time.perf_counter)
+
+
 class StageTimes(dict):
     """
     Milliseconds per stage (the ``dict`` the frame path fills), plus device and host times.
@@ -80,7 +99,8 @@ def stage(timings: Optional[dict], name: str, device=None):
 
     On a CUDA ``device`` the block is bracketed by synchronisations (so its
     time includes the kernels it launched) and, for a :class:`StageTimes`, by
-    CUDA events; elsewhere it is plain wall time.
+    CUDA events; elsewhere it is plain wall time (or the clock of a
+    :class:`ClockTimes`).
     """
     if timings is None:
         yield
@@ -90,7 +110,8 @@ def stage(timings: Optional[dict], name: str, device=None):
     ranges = isinstance(timings, StageTimes) and timings.ranges
     if cuda:
         _synchronize(device)
-    t0 = time.perf_counter()
+    clock = clock_of(timings)
+    t0 = clock()
     if detailed:
         start = timings.new_event()
         start.record()
@@ -100,10 +121,10 @@ def stage(timings: Optional[dict], name: str, device=None):
         end = timings.new_event()
         end.record()
         timings.add_events(name, start, end)
-        timings.host[name] = timings.host.get(name, 0.0) + (time.perf_counter() - t0) * 1000.0
+        timings.host[name] = timings.host.get(name, 0.0) + (clock() - t0) * 1000.0
     if cuda:
         _synchronize(device)
-    timings[name] = timings.get(name, 0.0) + (time.perf_counter() - t0) * 1000.0
+    timings[name] = timings.get(name, 0.0) + (clock() - t0) * 1000.0
 
 
 def _profiler_range(name: str):

@@ -13,6 +13,10 @@ Defaults live in the parameter file (``params_file``, by default the installed
 empty launch argument leaves the YAML value in force; ``autostart`` always applies (as in
 Nav2's ``navigation_launch.py``).
 
+Several cameras: ``cameras:='front rear'`` with ``remaps:='front/image:=/front_camera/color/
+image_raw front/camera_info:=/front_camera/color/camera_info ...'`` (README, Several
+cameras).
+
 Optional extras: ``rviz:=true`` starts rviz2 with the installed ``rviz/depth_node.rviz``
 (fixed frame ``camera_frame``); ``camera_pose:='x y z roll pitch yaw'`` publishes the static
 transforms a bare USB camera lacks: ``base_frame`` -> the camera's body frame (x forward,
@@ -67,6 +71,24 @@ def _body_frame(optical):
         f"or '<name>_optical' when camera_pose is given, got {optical!r}")
 
 
+def _as_names(text):
+    """Return the camera names of the cameras launch argument ('front rear' or '[front, rear]')."""
+    return [name for name in text.strip().strip('[]').replace(',', ' ').split() if name]
+
+
+def _as_remaps(text):
+    """Return the remappings 'from:=to ...' of the remaps launch argument as pairs."""
+    pairs = []
+    for rule in text.split():
+        source, sep, target = rule.partition(':=')
+        if not sep or not source or not target:
+            raise ValueError(
+                "launch argument 'remaps' must be rules 'from:=to' separated by spaces, e.g. "
+                f"'front/image:=/front_camera/color/image_raw', got {rule!r}")
+        pairs.append((source, target))
+    return pairs
+
+
 def _as_pose(text):
     """Return the six numbers 'x y z roll pitch yaw' of the camera_pose launch argument."""
     fields = text.replace(',', ' ').split()
@@ -110,6 +132,9 @@ def _launch_node(context, *args, **kwargs):
     rate = arg('rate').strip()
     if rate:
         overrides['rate'] = _as_float('rate', rate)
+    cameras = _as_names(arg('cameras'))
+    if cameras:
+        overrides['cameras'] = cameras
 
     use_respawn = _as_bool('use_respawn', arg('use_respawn'))
     namespace = arg('namespace')
@@ -127,7 +152,7 @@ def _launch_node(context, *args, **kwargs):
             remappings=[
                 ('image', arg('image_topic')),
                 ('camera_info', arg('camera_info_topic')),
-            ],
+            ] + _as_remaps(arg('remaps')),
             arguments=['--ros-args', '--log-level', arg('log_level')],
         ),
     ]
@@ -179,6 +204,15 @@ def generate_launch_description():
             'rate', default_value='',
             description='Maximum output rate in Hz, 0 = every frame '
                         '(empty: the value in params_file)'),
+        DeclareLaunchArgument(
+            'cameras', default_value='',
+            description="Camera names, e.g. 'front rear' (empty: the value in params_file; "
+                        'none = one camera on image and camera_info)'),
+        DeclareLaunchArgument(
+            'remaps', default_value='',
+            description="More remappings 'from:=to', space-separated, e.g. "
+                        "'front/image:=/front_camera/color/image_raw "
+                        "front/camera_info:=/front_camera/color/camera_info'"),
         DeclareLaunchArgument(
             'log_level', default_value='info',
             description='Logging level: debug, info, warn, error or fatal'),

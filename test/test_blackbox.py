@@ -178,6 +178,13 @@ TROUBLESHOOTING = {
     'camera_info unusable': 'test_depth_pro_falls_back_to_its_field_of_view',
     'configure failed': 'test_configure_failure_says_why',
     'publish_scan: no scan': 'test_scan_without_a_body_frame_says_how_to_name_it',
+    'error: --params-file ...: no such file':
+        'test_bad_ros_arguments_end_in_one_line_and_status_2',
+    "error: --params-file ...: 'ros_parameters'":
+        'test_bad_ros_arguments_end_in_one_line_and_status_2',
+    'error: -p rate: no value': 'test_bad_ros_arguments_end_in_one_line_and_status_2',
+    'error: -r image: no target': 'test_bad_ros_arguments_end_in_one_line_and_status_2',
+    'error: unknown ROS argument': 'test_bad_ros_arguments_end_in_one_line_and_status_2',
 }
 
 
@@ -1011,6 +1018,62 @@ def test_configure_failure_says_why(startup, bb_context):
         assert proc.wait_exit(15.0) == 0, proc.tail()
     finally:
         peer.close()
+
+
+@pytest.fixture(scope='module')
+def bad_ros_args(ros_domain_id, tmp_path_factory):
+    """Start one process per ROS-argument mistake of issue 16 item 11, all at once."""
+    tmp = tmp_path_factory.mktemp('bb_ros_args')
+    misspelt = tmp / 'misspelt.yaml'
+    misspelt.write_text('/**:\n  ros_parameters:\n    rate: 5.0\n')
+    cases = {
+        'missing_params_file': (['--params-file', str(tmp / 'missing.yaml')],
+                                trouble('error: --params-file ...: no such file')),
+        'misspelt_ros_parameters': (['--params-file', str(misspelt)],
+                                    trouble("error: --params-file ...: 'ros_parameters'")),
+        'param_without_value': (['-p', 'rate'], trouble('error: -p rate: no value')),
+        'remap_without_target': (['-r', 'image'], trouble('error: -r image: no target')),
+        'unknown_argument': (['-x'], trouble('error: unknown ROS argument')),
+    }
+    procs = {name: (NodeProcess(['-r', f'__ns:=/bb_{name}'] + args, ros_domain_id).start(),
+                    pattern) for name, (args, pattern) in cases.items()}
+    yield procs
+    for proc, _ in procs.values():
+        proc.stop()
+
+
+@pytest.mark.parametrize('name', ['missing_params_file', 'misspelt_ros_parameters',
+                                  'param_without_value', 'remap_without_target',
+                                  'unknown_argument'])
+def test_bad_ros_arguments_end_in_one_line_and_status_2(bad_ros_args, name):
+    """Issue 16 item 11: each ended in rcl's traceback and exit status 1."""
+    proc, pattern = bad_ros_args[name]
+    one_error_line(proc, pattern)
+    assert proc.wait_exit(10.0) == 2, proc.tail()
+
+
+def test_offline_start_fails_fast_in_node_terms(ros_domain_id, tmp_path):
+    """
+    Issue 16 item 10: without HF_HUB_OFFLINE the node retried the Hub for 30 s.
+
+    The Hub's host refuses at once here (the discard port on localhost), as on a
+    machine whose DNS fails at once; the cache is empty.
+    """
+    env = {'HF_HUB_OFFLINE': '0', 'TRANSFORMERS_OFFLINE': '0',
+           'HF_ENDPOINT': 'http://127.0.0.1:9', 'HF_HOME': str(tmp_path),
+           'HF_HUB_CACHE': str(tmp_path / 'hub'), 'HTTPS_PROXY': '', 'https_proxy': '',
+           'ALL_PROXY': '', 'all_proxy': ''}
+    t0 = time.monotonic()
+    proc = NodeProcess(['-r', '__ns:=/bb_unreachable'], ros_domain_id, env=env).start()
+    try:
+        line = one_error_line(proc, trouble('error: cannot fetch'), timeout=90.0)
+        elapsed = time.monotonic() - t0
+        assert proc.wait_exit(10.0) == 2, proc.tail()
+    finally:
+        proc.stop()
+    assert "the Hugging Face Hub is unreachable (127.0.0.1: " in line, line
+    assert 'in the local cache; pass -p model:=<a local checkpoint directory' in line, line
+    assert elapsed < 20.0, f'{elapsed:.1f} s: {line}'
 
 
 @pytest.fixture(scope='module')

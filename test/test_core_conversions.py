@@ -4,6 +4,8 @@
 
 from types import SimpleNamespace
 
+from depth_node import buffers
+from depth_node.buffers import ReusableBuffer
 from depth_node.conversions import (cloud_to_structured, depth_to_image_fields,
                                     image_fields_to_depth, image_to_array, rgb_from_array,
                                     unpack_rgb)
@@ -107,6 +109,29 @@ def test_depth_payload_bytes_equal_the_plain_computation(encoding, layout):
     enc, step, data = depth_to_image_fields(depth, encoding)
     assert enc == encoding and step == expected.strides[0]
     assert data.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize('encoding', ['32FC1', '16UC1'])
+def test_depth_payload_in_bands_and_a_reused_buffer_equals_the_plain_computation(
+        encoding, monkeypatch):
+    """Frames written band by band into one reused buffer: each equals its plain bytes."""
+    monkeypatch.setattr(buffers, 'BAND_PIXELS', 70)  # bands of 2 rows and a short last one
+    slot = ReusableBuffer()
+    for frame in range(3):
+        rng = np.random.default_rng(20 + frame)
+        depth = rng.uniform(-1.0, 80.0, (23, 31)).astype(np.float32)
+        depth[rng.random(depth.shape) < 0.3 * frame] = np.nan  # more holes each frame
+        depth[frame, frame] = -np.float32(np.nan)
+        with np.errstate(invalid='ignore'):
+            if encoding == '32FC1':
+                expected = np.where(depth > 0, depth, np.float32(np.nan)).astype('<f4')
+            else:
+                mm = np.rint(depth * 1000.0)
+                expected = np.where((mm > 0) & (mm <= 65535), mm, 0).astype('<u2')
+        _, _, data = depth_to_image_fields(depth, encoding, slot)
+        assert data.tobytes() == expected.tobytes()
+        del data
+    assert (slot.reused, slot.made) == (2, 1)
 
 
 def test_empty_depth_gives_an_empty_payload():

@@ -4,6 +4,7 @@
 
 from types import SimpleNamespace
 
+from depth_node import buffers
 from depth_node.errors import BadCameraInfoError
 from depth_node.geometry import (backproject, check_image_size, CloudBuilder, Intrinsics,
                                  intrinsics_from_camera_info)
@@ -190,12 +191,35 @@ def padded(pixels, pad=5):
     return np.lib.stride_tricks.as_strided(buf, (h, w, c), (w * c + pad, c, 1))
 
 
+COLOURS = [None, 'rgb', 'bgr', 'rgba', 'bgra', 'mono', 'padded', 'gbr']
+
+
+def colour_input(rgb, colour):
+    """Return ``(pixels, rgb_order)`` of ``rgb`` in one of the layouts a cloud takes."""
+    return {
+        None: (None, (0, 1, 2)), 'rgb': (rgb, (0, 1, 2)),
+        'bgr': (np.ascontiguousarray(rgb[..., ::-1]), (2, 1, 0)),
+        'rgba': (np.concatenate([rgb, rgb[..., 1:2]], 2), (0, 1, 2)),
+        'bgra': (np.concatenate([rgb[..., ::-1], rgb[..., :1]], 2), (2, 1, 0)),
+        'mono': (rgb[..., 1:2], (0, 0, 0)), 'padded': (padded(rgb), (0, 1, 2)),
+        # An order no OpenCV conversion has: the channels are g, b, r.
+        'gbr': (np.ascontiguousarray(rgb[..., [1, 2, 0]]), (2, 0, 1))}[colour]
+
+
 @pytest.mark.parametrize('organized', [True, False])
 @pytest.mark.parametrize('stride', [1, 2, 3])
-@pytest.mark.parametrize('colour', [None, 'rgb', 'bgra', 'mono', 'padded'])
+@pytest.mark.parametrize('colour', COLOURS)
 @pytest.mark.parametrize('limits', [(0.0, 0.0), (0.6, 4.5)])
-def test_cloud_bytes_equal_the_plain_computation(organized, stride, colour, limits):
-    """The fast paths (flat gather for dense clouds) write exactly the plain bytes."""
+@pytest.mark.parametrize('band', [None, 100])
+def test_cloud_bytes_equal_the_plain_computation(organized, stride, colour, limits, band,
+                                                 monkeypatch):
+    """
+    The fast paths write exactly the plain bytes, in one band or in many.
+
+    ``band`` 100 pixels: bands of 2 or 3 rows (and a short last one), as a large image has.
+    """
+    if band is not None:
+        monkeypatch.setattr(buffers, 'BAND_PIXELS', band)
     rng = np.random.default_rng(stride)
     intr = Intrinsics(37, 29, 31.0, 33.0, 17.3, 15.1)
     depth = rng.uniform(0.1, 6.0, (29, 37)).astype(np.float32)
@@ -205,10 +229,7 @@ def test_cloud_bytes_equal_the_plain_computation(organized, stride, colour, limi
     depth[7, 7] = np.inf
     depth[8, 8] = -np.float32(np.nan)
     rgb = rng.integers(0, 256, (29, 37, 3), dtype=np.uint8)
-    pixels, order = {
-        None: (None, (0, 1, 2)), 'rgb': (rgb, (0, 1, 2)),
-        'bgra': (np.concatenate([rgb[..., ::-1], rgb[..., :1]], 2), (2, 1, 0)),
-        'mono': (rgb[..., 1:2], (0, 0, 0)), 'padded': (padded(rgb), (0, 1, 2))}[colour]
+    pixels, order = colour_input(rgb, colour)
     builder = CloudBuilder()
     for _ in range(2):  # the second frame reuses the cached rays
         cloud = builder.build(depth, intr, pixels, rgb_order=order, stride=stride,
@@ -242,3 +263,36 @@ def test_an_invalid_mask_leaves_out_exactly_those_pixels(organized, stride):
                                  invalid=mask)
     assert cloud.data.tobytes() == reference_cloud(masked, intr, rgb, (0, 1, 2), stride,
                                                    organized, 0.0, 0.0)
+
+
+@pytest.mark.parametrize('colour', [None, 'rgb'])
+def test_a_reused_cloud_buffer_holds_only_the_new_frame(colour, monkeypatch):
+    """Frames with different holes written into one buffer: each equals its plain bytes."""
+    monkeypatch.setattr(buffers, 'BAND_PIXELS', 100)
+    intr = Intrinsics(37, 29, 31.0, 33.0, 17.3, 15.1)
+    builder = CloudBuilder()
+    address = None
+    for frame in range(4):
+        rng = np.random.default_rng(10 + frame)
+        depth = rng.uniform(0.1, 6.0, (29, 37)).astype(np.float32)
+        depth[rng.random(depth.shape) < 0.1 * frame] = np.nan  # more holes each frame
+        mask = rng.random(depth.shape) < 0.2
+        pixels, order = colour_input(rng.integers(0, 256, (29, 37, 3), dtype=np.uint8), colour)
+        cloud = builder.build(depth, intr, pixels, rgb_order=order, invalid=mask)
+        masked = np.where(mask, np.float32(np.nan), depth)
+        assert cloud.data.tobytes() == reference_cloud(masked, intr, pixels, order, 1, True,
+                                                       0.0, 0.0)
+        address = address or cloud.data.buffer_info()[0]
+        assert cloud.data.buffer_info()[0] == address  # the same memory every frame
+        del cloud
+    assert builder.buffer.reused == 3 and builder.buffer.made == 1
+
+
+def test_a_cloud_still_held_keeps_its_bytes():
+    intr = Intrinsics(8, 6, 5.0, 5.0, 4.0, 3.0)
+    builder = CloudBuilder()
+    first = builder.build(np.full((6, 8), 2.0, np.float32), intr)
+    before = first.data.tobytes()
+    second = builder.build(np.full((6, 8), 3.0, np.float32), intr)
+    assert first.data.tobytes() == before and second.data is not first.data
+    assert builder.buffer.reused == 0

@@ -81,8 +81,10 @@ def test_demo_runs_node_on_tiny_model(tiny_da_dir, tmp_path, capsys, monkeypatch
     assert 'device cpu' in lines[0] and '(3 PNG, 1 PLY, latencies.json)' in lines[0]
 
     for i in range(3):
-        png = PILImage.open(out / f'frame_{i:03d}_depth.png')
+        png = PILImage.open(out / f'frame_{i:03d}_side_by_side.png')
         assert png.size == (2 * 640, 480) and png.mode == 'RGB'
+    # Never named like depth_node_run's 16-bit depth PNGs (depth_node_eval --predictions).
+    assert not list(out.glob('*_depth.png'))
     assert sorted(p.name for p in out.glob('*.ply')) == ['frame_002.ply']
 
     report = json.loads((out / 'latencies.json').read_text())

@@ -113,7 +113,7 @@ def test_node_publishes_diagnostics(ros_context, fast_da_dir):
         bad = make_image(rgb, stamp=(20, 0), encoding='rgb8')
         bad.encoding = 'yuv422'
         h.publish(bad)
-        h.wait_for(lambda: h.node.drops['bad_image'] == 1, 10.0, 'bad image drop')
+        h.wait_for(lambda: h.camera.drops['bad_image'] == 1, 10.0, 'bad image drop')
 
         def latest():
             mine = [s for a in arrays for s in a.status if 'depth_node' in s.name]
@@ -149,7 +149,7 @@ def test_start_line_and_unconfigured_error(ros_context, fast_da_dir):
     h = Harness(ros_context, {'model': fast_da_dir, 'device': 'cpu', 'autostart': False,
                               'diagnostics_period': 0.2}, wait_ready=False)
     try:
-        status = h.node.diagnostic_status()
+        status = h.node.diagnostic_statuses()[0]
         assert status.level == bytes([ERROR]) and 'unconfigured' in status.message
         assert h.node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         line = [h.log.wait_line('info', 'ready:')]
@@ -157,6 +157,6 @@ def test_start_line_and_unconfigured_error(ros_context, fast_da_dir):
         for part in (f'model {fast_da_dir}', 'device cpu', 'precision float32',
                      'network input 56x56', 'reference focal 596.1 px'):
             assert part in line[0], (part, line[0])
-        assert h.node.diagnostic_status().level == bytes([WARN])  # inactive
+        assert h.node.diagnostic_statuses()[0].level == bytes([WARN])  # inactive
     finally:
         h.close()

@@ -5,6 +5,7 @@
 import csv
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 from depth_node.offline.cameras import (CameraSpec, find_intrinsics_file, read_camera_info_yaml,
@@ -16,6 +17,7 @@ from depth_node.offline.metrics import PROTOCOLS
 from depth_node.testing.synthetic import render, sample_trajectory
 import numpy as np
 import pytest
+from upstream_compressed_depth import upstream_decode
 
 DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'rgbd'
 SAMPLE = Path(__file__).resolve().parents[1] / 'depth_node' / 'sample'
@@ -254,3 +256,115 @@ def test_real_kitti_depth_is_sparse_lidar():
     valid = gt[np.isfinite(gt)]
     assert 0.05 < valid.size / gt.size < 0.5
     assert valid.max() < 90.0
+
+
+# ------------------------------------------------------------------ predictions in a bag (18)
+
+def write_prediction_bag(path, root, depths, compressed=True, images=True, order=None):
+    """Write a bag like depth_node_run's: /camera/image_raw + the predictions, same stamps."""
+    from depth_node import messages
+    from depth_node.compressed_depth import CompressedDepthEncoder
+    from depth_node.conversions import depth_to_image_fields
+    from depth_node.offline.bag import BagWriter
+    from depth_node.offline.sources import read_rgb
+    writer = BagWriter(path, 'sqlite3')
+    types = messages.rosbags_types(writer.typestore)
+    samples = find_samples(root)
+    for i in order or range(len(samples)):
+        t = 1_700_000_000 * 10**9 + i * 10**8
+        header = messages.header(types, t, 'camera_optical_frame')
+        rgb = read_rgb(samples[i].rgb_path)
+        if images:
+            writer.write('/camera/image_raw', 'sensor_msgs/msg/Image', t,
+                         messages.image(types, header, H, W, 'rgb8', W * 3, rgb))
+        encoding, step, data = depth_to_image_fields(depths[i], '32FC1')
+        out = SimpleNamespace(intrinsics=SimpleNamespace(width=W, height=H),
+                              depth_encoding=encoding, depth_step=step, depth_data=data)
+        if compressed:
+            writer.write('/camera/depth/image/compressedDepth',
+                         'sensor_msgs/msg/CompressedImage', t, messages.compressed_image(
+                             types, header, CompressedDepthEncoder().encode_output(out)))
+        else:
+            writer.write('/camera/depth/image', 'sensor_msgs/msg/Image', t,
+                         messages.depth_image(types, header, out))
+    writer.close()
+
+
+def bag_depths(path, topic='/camera/depth/image/compressedDepth'):
+    """Return {image pixels digest: depth} of a prediction bag, decoded by upstream's port."""
+    from depth_node.offline.bag import bag_typestore
+    from rosbags.rosbag2 import Reader
+    store = bag_typestore()
+    images, depths = {}, {}
+    with Reader(path) as reader:
+        for conn, _, raw in reader.messages():
+            msg = store.deserialize_cdr(raw, conn.msgtype)
+            stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+            if conn.topic == topic:
+                depths[stamp] = upstream_decode(msg.format, msg.data.tobytes())[1]
+            elif conn.topic == '/camera/image_raw':
+                images[msg.data.tobytes()] = stamp
+    return {pixels: depths[stamp] for pixels, stamp in images.items()}
+
+
+def test_eval_reads_compressed_depth_predictions_from_a_bag(nyu_layout, tmp_path):
+    root, _ = nyu_layout
+    gts = [read_depth(s.depth_path) for s in find_samples(root)]
+    bag = tmp_path / 'pred_bag'
+    write_prediction_bag(bag, root, [gt * 1.1 for gt in gts], order=[2, 0, 1])
+    out = tmp_path / 'm.csv'
+    assert main([str(root), '--predictions', str(bag), '--csv', str(out), '--no-progress']) == 0
+    rows = read_csv(out)
+    # The same numbers as the predictions decoded by compressed_depth_image_transport's port.
+    decoded = bag_depths(bag)  # by the pixels of the image of the same stamp
+    reference = evaluate(find_samples(root), lambda s, rgb, info: decoded[rgb.tobytes()],
+                         PROTOCOLS['generic'])
+    for row, image in zip(rows, reference.images):
+        assert row['name'] == image.name
+        assert float(row['abs_rel']) == pytest.approx(image.metrics['abs_rel'], rel=1e-5)
+        assert float(row['abs_rel']) == pytest.approx(0.1, abs=1e-4)  # within quantisation
+
+
+def test_eval_prediction_bag_errors(nyu_layout, tmp_path, capsys):
+    root, _ = nyu_layout
+    gts = [read_depth(s.depth_path) for s in find_samples(root)]
+    other = tmp_path / 'other'
+    write_scene(other, n=3)
+    for path in (other / 'rgb').iterdir():  # other images (mirrored), same names
+        cv2.imwrite(str(path), cv2.imread(str(path))[:, ::-1])
+    bag = tmp_path / 'other_bag'
+    write_prediction_bag(bag, other, gts)
+    # Predictions of other images: said, not evaluated against the wrong ground truth.
+    assert main([str(root), '--predictions', str(bag), '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert 'rgb_00000: its image is not in' in err and 'predictions of other images' in err
+    # Without images: in order, only with one prediction per sample.
+    plain = tmp_path / 'plain_bag'
+    write_prediction_bag(plain, root, gts, compressed=False, images=False, order=[0, 1])
+    assert main([str(root), '--predictions', str(plain), '--no-progress']) == 2
+    assert 'holds 2 predictions and no input images' in capsys.readouterr().err
+    assert main([str(root), '--predictions', str(plain), '--max-frames', '2',
+                 '--no-progress']) == 0
+    assert main([str(root), '--predictions', str(plain), '--prediction-topic', '/nope',
+                 '--no-progress']) == 2
+    assert "no image topic '/nope'" in capsys.readouterr().err
+
+
+def test_run_then_eval_through_compressed_depth(nyu_layout, fast_da_dir, tmp_path, capsys):
+    """depth_node_run --compressed-depth writes a bag that depth_node_eval scores as the model."""
+    from depth_node.offline import run
+    root, _ = nyu_layout
+    bag = tmp_path / 'run_bag'
+    assert run.main([str(root / 'rgb'), '--model', fast_da_dir, '--device', 'cpu', '--fx',
+                     str(F), '--out-bag', str(bag), '--compressed-depth', '--no-points',
+                     '--no-progress']) == 0
+    via_bag, via_model = tmp_path / 'bag.csv', tmp_path / 'model.csv'
+    assert main([str(root), '--predictions', str(bag), '--csv', str(via_bag),
+                 '--no-progress']) == 0
+    assert 'depth/image/compressedDepth' in capsys.readouterr().out
+    assert main([str(root), '--model', fast_da_dir, '--device', 'cpu', '--fx', str(F),
+                 '--csv', str(via_model), '--no-progress']) == 0
+    for a, b in zip(read_csv(via_bag), read_csv(via_model)):
+        assert a['name'] == b['name']
+        assert float(a['abs_rel']) == pytest.approx(float(b['abs_rel']), abs=2e-4)
+        assert float(a['rmse']) == pytest.approx(float(b['rmse']), abs=2e-3)

@@ -161,3 +161,34 @@ def test_an_implausible_estimated_camera_is_refused(dp_model, monkeypatch):
     with pytest.raises(BadCameraInfoError, match='the camera depth_pro estimated has no focal'):
         FrameProcessor(dp_model).process_pixels(textured_image(H, W), (0, 1, 2), uncalibrated,
                                                 OPTS)
+
+
+def test_payload_buffers_are_reused_only_once_the_outputs_are_dropped(da_model):
+    """
+    The next frame rewrites the depth and cloud buffers only when nothing holds them.
+
+    An output kept (as the offline tools keep theirs) keeps its bytes; once a frame's
+    outputs are gone the next frame writes into the same memory, and its messages are
+    byte for byte those of a processor that never reused anything.
+    """
+    opts = OutputOptions(scan=True)
+    images = [textured_image(H, W, seed) for seed in (3, 4, 5)]
+    processor = FrameProcessor(da_model)
+    first = processor.process_pixels(images[0], (0, 1, 2), INFO, opts)
+    kept = (bytes(first.depth_data), bytes(first.cloud.data))
+    second = processor.process_pixels(images[1], (0, 1, 2), INFO, opts)
+    assert (bytes(first.depth_data), bytes(first.cloud.data)) == kept
+    assert second.cloud.data is not first.cloud.data
+    assert second.depth_data is not first.depth_data
+    addresses = (second.depth_data.buffer_info()[0], second.cloud.data.buffer_info()[0])
+    del first, second
+    third = processor.process_pixels(images[2], (0, 1, 2), INFO, opts)
+    assert (third.depth_data.buffer_info()[0], third.cloud.data.buffer_info()[0]) == addresses
+    payloads = processor.payloads
+    assert payloads.depth_buffer.reused == 1 and payloads.clouds.buffer.reused == 1
+    fresh = FrameProcessor(da_model)
+    fresh.payloads.depth_buffer.reuse = fresh.payloads.clouds.buffer.reuse = False
+    expected = fresh.process_pixels(images[2], (0, 1, 2), INFO, opts)
+    assert bytes(third.depth_data) == bytes(expected.depth_data)
+    assert bytes(third.cloud.data) == bytes(expected.cloud.data)
+    np.testing.assert_array_equal(third.scan.ranges, expected.scan.ranges)

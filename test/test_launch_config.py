@@ -32,6 +32,8 @@ LAUNCH_ARGUMENTS = {
     'params_file': None,  # the installed config/depth_node.yaml, checked separately
     'model': '',
     'rate': '',
+    'cameras': '',
+    'remaps': '',
     'log_level': 'info',
     'use_sim_time': 'false',
     'image_topic': 'image',
@@ -47,7 +49,8 @@ LAUNCH_ARGUMENTS = {
 # Parameters every rclpy node has without declaring them.
 BUILTIN_PARAMETERS = {'use_sim_time'}
 
-PYTHON_TYPES = {'string': (str,), 'double': (float,), 'integer': (int,), 'bool': (bool,)}
+PYTHON_TYPES = {'string': (str,), 'double': (float,), 'integer': (int,), 'bool': (bool,),
+                'string_array': (list, tuple)}
 
 
 @pytest.fixture(scope='module')
@@ -282,10 +285,22 @@ def test_launch_overrides_are_typed(launch_module, parameters):
     assert node['arguments'][-1] == 'debug'
 
 
+def test_launch_cameras_and_their_remaps(launch_module):
+    node, _ = _launch(
+        launch_module, cameras='[front, rear]',
+        remaps='front/image:=/front_camera/color/image_raw '
+               'front/camera_info:=/front_camera/color/camera_info')
+    assert node['parameters'][1]['cameras'] == ['front', 'rear']
+    assert node['remappings'][2:] == [('front/image', '/front_camera/color/image_raw'),
+                                      ('front/camera_info', '/front_camera/color/camera_info')]
+    node, _ = _launch(launch_module, cameras='front rear')
+    assert node['parameters'][1]['cameras'] == ['front', 'rear']
+
+
 @pytest.mark.parametrize('arguments', [
     {'use_sim_time': 'maybe'}, {'rate': 'fast'}, {'autostart': 'sometimes'},
     {'use_respawn': '2'}, {'rviz': 'yes please'}, {'camera_pose': '1 2 3'},
-    {'camera_pose': '0 0 0 0 0 x'}])
+    {'camera_pose': '0 0 0 0 0 x'}, {'remaps': 'front/image'}, {'remaps': ':=/x'}])
 def test_launch_rejects_malformed_arguments(launch_module, arguments):
     with pytest.raises(ValueError, match=next(iter(arguments))):
         _launch(launch_module, **arguments)
@@ -308,7 +323,8 @@ def test_yaml_values_are_the_declared_defaults(yaml_parameters, parameters):
         # ROS reads `10` as an integer and `10.0` as a double: the YAML must spell the type.
         assert type(value) in PYTHON_TYPES[spec.type], (
             f'{name}: {value!r} is {type(value).__name__}, declared {spec.type}')
-        assert value == spec.default, f'{name}: YAML {value!r} != declared {spec.default!r}'
+        default = list(spec.default) if spec.type == 'string_array' else spec.default
+        assert value == default, f'{name}: YAML {value!r} != declared {spec.default!r}'
 
 
 def test_declared_defaults_match_their_types_and_ranges(parameters):
@@ -326,22 +342,30 @@ def test_declared_defaults_match_their_types_and_ranges(parameters):
 def test_yaml_is_read_by_rcl_with_the_declared_types(yaml_parameters, parameters, monkeypatch):
     """Load the file through rcl's own YAML parser, as --params-file does."""
     rclpy = pytest.importorskip('rclpy')
+    from rcl_interfaces.msg import ParameterDescriptor
     from rclpy.parameter import Parameter
 
+    # rcl reads an empty list as no value: the node takes that as no cameras.
     ros_types = {'string': Parameter.Type.STRING, 'double': Parameter.Type.DOUBLE,
-                 'integer': Parameter.Type.INTEGER, 'bool': Parameter.Type.BOOL}
+                 'integer': Parameter.Type.INTEGER, 'bool': Parameter.Type.BOOL,
+                 'string_array': Parameter.Type.NOT_SET}
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     context = rclpy.Context()
     rclpy.init(args=['--ros-args', '--params-file', str(CONFIG_FILE)], context=context)
     try:
-        node = rclpy.create_node(
-            'depth_node', context=context, start_parameter_services=False,
-            enable_rosout=False, automatically_declare_parameters_from_overrides=True)
+        node = rclpy.create_node('depth_node', context=context, start_parameter_services=False,
+                                 enable_rosout=False)
         try:
             for name, _ in yaml_parameters:
-                parameter = node.get_parameter(name)
-                assert parameter.type_ == ros_types[parameters[name].type], name
-                assert parameter.value == parameters[name].default, name
+                # Declared as the node declares it (dynamically typed), so the override's
+                # own type shows.
+                parameter = node.declare_parameter(
+                    name, None, ParameterDescriptor(name=name, dynamic_typing=True))
+                spec = parameters[name]
+                assert parameter.type_ == ros_types[spec.type], name
+                default = (list(spec.default) or None) if spec.type == 'string_array' \
+                    else spec.default
+                assert parameter.value == default, name
         finally:
             node.destroy_node()
     finally:

@@ -9,7 +9,7 @@ reference here is torch's ``interpolate(..., align_corners=False)``, as
 transformers' ``post_process_depth_estimation`` and ml-depth-pro call it.
 """
 
-from depth_node.models.base import resize_depth, resize_image
+from depth_node.models.base import rescaled, resize_depth, resize_image
 import numpy as np
 import pytest
 import torch
@@ -93,3 +93,40 @@ def test_cpu_image_resize_agrees_with_torch(image, net):
     assert (ours - ref).abs().max().item() <= 2.5e-4
     meta = resize_image(torch.empty((1, 3) + image, device='meta'), net)
     assert meta.device.type == 'meta' and tuple(meta.shape) == (1, 3) + net
+
+
+@pytest.mark.parametrize('factor', [1.0 / 255.0, 1.0 / 127.5, 0.017, None])
+def test_rescaled_equals_torch_bit_for_bit(factor):
+    """The CPU's one-pass rescale gives torch's ``image.float() * factor`` exactly."""
+    every = torch.arange(256, dtype=torch.uint8).repeat(3).reshape(1, 3, 16, 16)
+    pixels = torch.from_numpy(np.random.default_rng(1).integers(
+        0, 256, (37, 53, 3), dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0)  # an upload
+    for image in (every, pixels, pixels[:, [2, 1, 0]]):  # NCHW, channels last, reordered
+        ref = image.float() if factor is None else image.float() * factor
+        ours = rescaled(image, factor)
+        assert ours.dtype == torch.float32 and ours.shape == ref.shape
+        assert torch.equal(ours.contiguous().view(torch.int32), ref.contiguous().view(torch.int32))
+        # cv2.resize reads it without a copy (channels last): what resize_image needs.
+        assert ours[0].permute(1, 2, 0).is_contiguous()
+
+
+@pytest.mark.parametrize('family', ['depth_anything', 'zoedepth'])
+def test_preprocessing_is_unchanged_by_the_one_pass_rescale(tmp_path, monkeypatch, family):
+    """Network inputs with the CPU rescale equal those of torch's two passes, bit for bit."""
+    from depth_node.models import depth_anything, load_model, zoedepth
+    from depth_node.testing.tiny_models import make_depth_anything, make_zoedepth, textured_image
+    module = depth_anything if family == 'depth_anything' else zoedepth
+    maker = make_depth_anything if family == 'depth_anything' else make_zoedepth
+    model = load_model(maker(tmp_path), 'cpu')
+
+    def torch_route(image, factor):
+        x = image.float()
+        return x if factor is None else x * float(factor)
+    for shape, order in (((96, 128), (0, 1, 2)), ((73, 191), (2, 1, 0))):
+        with torch.inference_mode():
+            image = model.upload(textured_image(*shape, seed=2), order)
+            ours, ctx = model.preprocess(image)
+            with monkeypatch.context() as patch:
+                patch.setattr(module, 'rescaled', torch_route)
+                ref, ref_ctx = model.preprocess(image)
+        assert ctx == ref_ctx and torch.equal(ours, ref)

@@ -67,7 +67,7 @@ def test_depth_pro_falls_back_to_its_field_of_view(ros_context, family_dirs):
         expected = model.predict(rgb, focal=(f, f))
         ok = np.isfinite(depth)
         np.testing.assert_allclose(depth[ok], expected[ok], rtol=1e-4)
-        assert h.node.drops['bad_camera_info'] == 0
+        assert h.camera.drops['bad_camera_info'] == 0
         assert cloud_msg.width == W
     finally:
         h.close()

@@ -77,10 +77,10 @@ def set_params(harness, **values):
 
 def next_timings(harness, image, info):
     """Process one frame; return its depth, camera_info, cloud and the node's stage timings."""
-    previous = harness.node.last_timings
+    previous = harness.camera.last_timings
     outputs = harness.process(image, info)
-    harness.wait_for(lambda: harness.node.last_timings is not previous, 10.0, 'timings')
-    return outputs + (harness.node.last_timings,)
+    harness.wait_for(lambda: harness.camera.last_timings is not previous, 10.0, 'timings')
+    return outputs + (harness.camera.last_timings,)
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def scan_harness(ros_context, tiny_da_dir):
 def test_scan_is_the_scan_of_the_published_depth(scan_harness):
     h = scan_harness
     scans = Collector(h, LaserScan, 'scan')
-    h.wait_for(lambda: h.node.scan_pub.get_subscription_count() > 0, 10.0, 'scan subscriber')
+    h.wait_for(lambda: h.camera.scan_pub.get_subscription_count() > 0, 10.0, 'scan subscriber')
     h.node.model.predict_many = predictions_of(blurred_step)  # a frame with flying pixels
     for stamp, apply_to_depth in (((2, 0), True), ((3, 0), False)):
         set_params(h, edge_filter__apply_to_depth=apply_to_depth)
@@ -132,7 +132,7 @@ def test_scan_is_the_scan_of_the_published_depth(scan_harness):
 def test_scan_frame_that_cannot_be_named_is_said_once(scan_harness):
     h = scan_harness
     scans = Collector(h, LaserScan, 'scan')
-    h.wait_for(lambda: h.node.scan_pub.get_subscription_count() > 0, 10.0, 'scan subscriber')
+    h.wait_for(lambda: h.camera.scan_pub.get_subscription_count() > 0, 10.0, 'scan subscriber')
     for sec in (5, 6):
         h.process(*frame((sec, 0), frame_id='webcam'))
     h.log.wait_line('warning', "image frame 'webcam'")
@@ -147,11 +147,11 @@ def test_scan_frame_that_cannot_be_named_is_said_once(scan_harness):
 def test_colored_is_computed_only_while_subscribed(ros_context, tiny_da_dir):
     h = Harness(ros_context, {'model': tiny_da_dir, 'device': 'cpu', 'rate': 0.0})
     try:
-        assert h.node.scan_pub is None  # publish_scan is off by default
+        assert h.camera.scan_pub is None  # publish_scan is off by default
         *_, timings = next_timings(h, *frame((1, 0)))
         assert 'colored' not in timings
         colored = Collector(h, Image, 'depth/colored')
-        h.wait_for(lambda: h.node.colored_pub.get_subscription_count() > 0, 10.0, 'subscriber')
+        h.wait_for(lambda: h.camera.colored_pub.get_subscription_count() > 0, 10.0, 'subscriber')
         depth_msg, _, _, timings = next_timings(h, *frame((2, 0), seed=1))
         assert 'colored' in timings
         msg = colored.wait((2, 0))
@@ -167,7 +167,7 @@ def test_colored_is_computed_only_while_subscribed(ros_context, tiny_da_dir):
             np.frombuffer(colored.wait((3, 0)).data, np.uint8).reshape(H, W, 3),
             colorize_depth_bgr(image_fields_to_depth(depth_msg), 0.5, 4.0))
         colored.close()
-        h.wait_for(lambda: h.node.colored_pub.get_subscription_count() == 0, 10.0, 'gone')
+        h.wait_for(lambda: h.camera.colored_pub.get_subscription_count() == 0, 10.0, 'gone')
         *_, timings = next_timings(h, *frame((4, 0)))
         assert 'colored' not in timings
     finally:
@@ -184,12 +184,12 @@ def test_scan_or_colored_alone_keeps_the_node_working(ros_context, tiny_da_dir):
         for msg_type, topic, pub in ((LaserScan, 'scan', 'scan_pub'),
                                      (Image, 'depth/colored', 'colored_pub')):
             collector = Collector(h, msg_type, topic)
-            h.wait_for(lambda: getattr(h.node, pub).get_subscription_count() > 0, 10.0, topic)
+            h.wait_for(lambda: getattr(h.camera, pub).get_subscription_count() > 0, 10.0, topic)
             stamp = (2 if topic == 'scan' else 3, 0)
             h.publish(*frame(stamp))
             collector.wait(stamp)
             collector.close()
-            h.wait_for(lambda: getattr(h.node, pub).get_subscription_count() == 0, 10.0, topic)
+            h.wait_for(lambda: getattr(h.camera, pub).get_subscription_count() == 0, 10.0, topic)
     finally:
         h.close()
 

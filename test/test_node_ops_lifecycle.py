@@ -43,9 +43,10 @@ def test_lifecycle_transitions(ros_context, fast_da_dir):
     h = Harness(ros_context, {'model': fast_da_dir, 'device': 'cpu', 'rate': 0.0,
                               'autostart': False}, wait_ready=False)
     node = h.node
+    camera = h.camera
     try:
         assert node.lifecycle_state == 'unconfigured'
-        assert node.model is None and node.depth_pub is None and node.image_sub is None
+        assert node.model is None and camera.depth_pub is None and camera.image_sub is None
         name = node.get_fully_qualified_name()
         get_state = h.io.create_client(GetState, f'{name}/get_state')
         change = h.io.create_client(ChangeState, f'{name}/change_state')
@@ -55,7 +56,7 @@ def test_lifecycle_transitions(ros_context, fast_da_dir):
         request.transition.id = Transition.TRANSITION_CONFIGURE
         assert _call(h, change, request).success
         assert _call(h, get_state, GetState.Request()).current_state.label == 'inactive'
-        assert node.model is not None and node.image_sub is None
+        assert node.model is not None and camera.image_sub is None
         h.wait_for(lambda: h.io.count_publishers('depth/image') > 0, 10.0, 'publishers')
 
         # activate: subscriptions and outputs
@@ -68,7 +69,7 @@ def test_lifecycle_transitions(ros_context, fast_da_dir):
         real_predict = node.model.predict_many
         node.model.predict_many = lambda *a, **k: (calls.append(1), real_predict(*a, **k))[1]
         assert node.trigger_deactivate() == SUCCESS
-        assert node.lifecycle_state == 'inactive' and node.image_sub is None
+        assert node.lifecycle_state == 'inactive' and camera.image_sub is None
         h.publish(*_frame((2, 0)))
         time.sleep(0.3)
         assert not calls and len(h.depths) == 1
@@ -85,7 +86,7 @@ def test_lifecycle_transitions(ros_context, fast_da_dir):
         assert node.trigger_deactivate() == SUCCESS
         assert node.trigger_cleanup() == SUCCESS
         assert node.lifecycle_state == 'unconfigured'
-        assert node.model is None and node.processor is None and node.depth_pub is None
+        assert node.model is None and camera.processor is None and camera.depth_pub is None
         assert model_ref() is None, 'the model is still referenced after cleanup'
 
         # configure + activate again, then shut down from active

@@ -199,9 +199,9 @@ def test_bad_input_is_dropped_and_the_node_goes_on(harness, label, spoil, reason
     img = make_image(rgb, stamp=(50, 0))
     info = make_info(W, H, 200, 200, stamp=(50, 0))
     spoil(img, info)
-    before = harness.node.drops[reason]
+    before = harness.camera.drops[reason]
     harness.publish(img, info)
-    harness.wait_for(lambda: harness.node.drops[reason] > before, 10.0, f'drop of {label}')
+    harness.wait_for(lambda: harness.camera.drops[reason] > before, 10.0, f'drop of {label}')
     assert not any(stamp_of(m) == (50, 0) for m in harness.depths)
     depth, _, _ = harness.process(make_image(rgb, stamp=(51, 0)),
                                   make_info(W, H, 200, 200, stamp=(51, 0)))
@@ -213,7 +213,7 @@ def test_missing_camera_info_waits_then_serves(ros_context, tiny_da_dir):
                               'input_qos': 'reliable'})
     try:
         h.image_pub.publish(make_image(scene(7), stamp=(60, 0)))
-        h.wait_for(lambda: h.node.drops['no_camera_info'] > 0, 10.0, 'no camera_info drop')
+        h.wait_for(lambda: h.camera.drops['no_camera_info'] > 0, 10.0, 'no camera_info drop')
         assert not h.depths
         depth, _, _ = h.process(make_image(scene(7), stamp=(61, 0)),
                                 make_info(W, H, 200, 200, stamp=(61, 0)))
@@ -228,9 +228,9 @@ def test_best_effort_publisher_auto_qos_and_namespace(ros_context, tiny_da_dir):
     h = Harness(ros_context, {'model': tiny_da_dir, 'device': 'cpu', 'rate': 0.0},
                 pub_qos=best_effort, namespace='front_cam')
     try:
-        assert h.node.image_sub.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
-        assert h.node.image_sub.topic_name == '/front_cam/image'
-        assert h.node.depth_pub.topic_name == '/front_cam/depth/image'
+        assert h.camera.image_sub.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+        assert h.camera.image_sub.topic_name == '/front_cam/image'
+        assert h.camera.depth_pub.topic_name == '/front_cam/depth/image'
         depth, _, _ = h.process(make_image(scene(8), stamp=(70, 0)),
                                 make_info(W, H, 200, 200, stamp=(70, 0)))
         assert depth.width == W

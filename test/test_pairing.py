@@ -2,7 +2,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """FrameQueue (stamp pairing, rate limit, newest frame wins) and StreamMonitor, without rclpy."""
 
-import threading
 from types import SimpleNamespace
 
 from depth_node.pairing import FrameQueue, INFO_WAIT_S, input_qos_policy
@@ -139,26 +138,6 @@ def test_camera_info_stopping_and_resuming_are_events():
     assert not queue.poll(clock()).events  # said once (and no more waiting: not paired)
     event = queue.put_info(msg(4))
     assert event.kind == 'camera_info_resumed'
-
-
-def test_take_blocks_until_a_frame_and_stop_releases_it():
-    queue = FrameQueue()
-    queue.open()
-    got = []
-    worker = threading.Thread(target=lambda: got.append(queue.take()))
-    worker.start()
-    queue.put_info(msg(1))
-    queue.put_image(msg(1))
-    worker.join(5.0)
-    assert got and got[0].paired
-    assert not queue.wait_idle(0.0)  # taken, not done
-    queue.done()
-    assert queue.wait_idle(0.0)
-    worker = threading.Thread(target=lambda: got.append(queue.take()))
-    worker.start()
-    queue.stop()
-    worker.join(5.0)
-    assert not worker.is_alive() and got[-1] is None
 
 
 def test_stream_monitor_reports_each_change_once():

@@ -28,6 +28,7 @@ from depth_node.testing.tiny_models import make_depth_anything_3
 import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from upstream_compressed_depth import upstream_decode
 
 W, H, F = 64, 48, 48.0
 INTR = Intrinsics(W, H, F, F, (W - 1) / 2, (H - 1) / 2)
@@ -441,3 +442,62 @@ def test_navigation_options_are_checked_like_the_node_parameters(image_folder, t
                '--scan', '--frame-id', 'webcam', '--scan-frame-id', 'webcam_link',
                '--max-frames', '1') == 0
     assert read_bag(bag)['/camera/scan'][0][3].header.frame_id == 'webcam_link'
+
+
+# ------------------------------------------------------------------ compressed depth (issue 18)
+
+def test_compressed_depth_replaces_the_raw_depth_in_the_bag(image_folder, tmp_path, tiny_dir,
+                                                            tiny_model, frames, capsys):
+    """The bag gets compressedDepth instead of depth/image, decoded as upstream decodes it."""
+    bag = tmp_path / 'small'
+    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out-bag', bag,
+               '--max-frames', '2', '--compressed-depth') == 0
+    topics = read_bag(bag)
+    assert sorted(topics) == ['/camera/camera_info', '/camera/depth/camera_info',
+                              '/camera/depth/image/compressedDepth', '/camera/image_raw',
+                              '/camera/points']
+    assert '/camera/depth/image/compressedDepth (2)' in capsys.readouterr().out
+    (t, msgtype, _, msg), = topics['/camera/depth/image/compressedDepth'][1:]
+    assert msgtype == 'sensor_msgs/msg/CompressedImage'
+    image = topics['/camera/image_raw'][1][3]
+    assert msg.header == image.header and t == topics['/camera/image_raw'][1][0]
+    assert msg.format == '32FC1; compressedDepth png'
+    encoding, depth = upstream_decode(msg.format, msg.data.tobytes())
+    ref = expected(tiny_model, frames[1]).depth
+    assert encoding == '32FC1' and depth.shape == (H, W)
+    np.testing.assert_array_equal(np.isnan(depth), ~np.isfinite(ref))
+    a = 10100.0  # depth_quantization 100: A = 100 * 101
+    assert np.abs(a / depth - a / ref).max() <= 0.51
+
+
+def test_compressed_depth_beside_the_raw_one_16uc1_rvl(image_folder, tmp_path, tiny_dir,
+                                                       tiny_model, frames):
+    bag = tmp_path / 'both'
+    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out-bag', bag,
+               '--max-frames', '1', '--compressed-depth', '--raw-depth', '--depth-encoding',
+               '16UC1', '--compressed-depth-format', 'rvl', '--no-points') == 0
+    topics = read_bag(bag)
+    raw = topics['/camera/depth/image'][0][3]
+    msg = topics['/camera/depth/image/compressedDepth'][0][3]
+    assert msg.format == '16UC1; compressedDepth rvl'
+    encoding, mm = upstream_decode(msg.format, msg.data.tobytes())
+    assert encoding == '16UC1'
+    np.testing.assert_array_equal(mm, raw.data.view('<u2').reshape(H, W))  # lossless
+    assert raw.data.tobytes() == bytes(expected(tiny_model, frames[0],
+                                                depth_encoding='16UC1').depth_data)
+
+
+def test_compressed_depth_options_are_checked_like_the_node_parameters(image_folder, tmp_path,
+                                                                       capsys):
+    assert run(image_folder, '--out', tmp_path / 'o', '--compressed-depth') == 2
+    assert '--compressed-depth write topics of --out-bag' in capsys.readouterr().err
+    assert run(image_folder, '--out-bag', tmp_path / 'b', '--raw-depth') == 2
+    assert '--raw-depth keeps depth/image beside --compressed-depth' in capsys.readouterr().err
+    assert run(image_folder, '--out-bag', tmp_path / 'b', '--compressed-depth',
+               '--png-level', '10') == 2
+    assert 'depth.image.compressedDepth.png_level must be within [0, 9]' in (
+        capsys.readouterr().err)
+    assert run(image_folder, '--out-bag', tmp_path / 'b', '--compressed-depth',
+               '--compressed-depth-max', '0.5') == 2
+    assert 'depth.image.compressedDepth.depth_max must be within [1, 100]' in (
+        capsys.readouterr().err)

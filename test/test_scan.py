@@ -102,6 +102,28 @@ def test_scan_matches_depthimage_to_laserscan(pose_index, scan_height, range_min
     assert np.isfinite(scan.ranges).sum() > 50 and (~np.isnan(scan.ranges)).mean() > 0.85
 
 
+@pytest.mark.parametrize('scan_height', [1, 8])
+def test_flying_pixels_mask_only_the_band(scan_height):
+    """``invalid`` (the edge filter's mask) counts as NaN in the band; outside, it is unread."""
+    pose = synthetic.sample_trajectory(synthetic.SAMPLE_FRAMES)[2]
+    _, depth = synthetic.render(**CAMERA, pose=pose)
+    rng = np.random.default_rng(5)
+    mask = rng.random(depth.shape) < 0.3
+    info = camera_info(**CAMERA)
+    intr = intrinsics_from_camera_info(info)
+    scan = ScanBuilder().build(depth, intr, height=scan_height, invalid=mask)
+    expected = reference_scan(np.where(mask, np.float32(np.nan), depth), info, scan_height,
+                              0.45, 10.0)[3]
+    np.testing.assert_array_equal(scan.ranges, expected)
+    assert not np.array_equal(expected, reference_scan(depth, info, scan_height, 0.45, 10.0)[3])
+    first = int(intr.cy - scan_height / 2.0)
+    outside = mask.copy()
+    outside[first:first + scan_height] = False
+    outside_only = ScanBuilder().build(depth, intr, height=scan_height, invalid=outside)
+    np.testing.assert_array_equal(outside_only.ranges, ScanBuilder().build(
+        depth, intr, height=scan_height).ranges)
+
+
 def test_off_centre_principal_point_and_odd_focal():
     intr = Intrinsics(320, 240, 301.7, 299.0, 170.25, 110.8)
     rng = np.random.default_rng(1)

@@ -45,7 +45,7 @@ def test_memory_tracker_summary():
 def test_soak_flat_memory_no_backlog(ros_context, fast_da_dir, capsys):
     h = Harness(ros_context, {'model': fast_da_dir, 'device': 'cpu', 'rate': 0.0,
                               'input_qos': 'reliable'}, single_threaded=True)
-    node = h.node
+    camera = h.camera
     try:
         rng = np.random.default_rng(0)
         images = [rng.integers(0, 255, (H, W, 3), dtype=np.uint8) for _ in range(8)]
@@ -69,16 +69,16 @@ def test_soak_flat_memory_no_backlog(ros_context, fast_da_dir, capsys):
                     with capsys.disabled():
                         print(f'{i} {rss_bytes() / 1e6:.1f} MB', flush=True)
         sent_at = time.monotonic()
-        published_when_sent = node.frames.published
+        published_when_sent = camera.frames.published
         last = (1 + FRAMES // 1000, FRAMES % 1000)
         h.wait_for(lambda: any((m.header.stamp.sec, m.header.stamp.nanosec) == last
                                for m in h.depths[-3:]), 60.0, 'the last frame')
         lag = time.monotonic() - sent_at
         elapsed = sent_at - start
-        h.wait_for(lambda: node.queue.wait_idle(0.0) and not node.queue.has_pending, 30.0,
+        h.wait_for(lambda: camera.queue.wait_idle(0.0) and not camera.queue.has_pending, 30.0,
                    'worker idle')
         summary = tracker.summary()
-        frames = node.frames
+        frames = camera.frames
         accounted = frames.published + sum(frames.drops.values())
         with capsys.disabled():
             print(f'\nsoak: {FRAMES} frames {W}x{H} sent at {FRAMES / elapsed:.0f} Hz, '

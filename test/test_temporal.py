@@ -352,11 +352,51 @@ def test_frame_path_host_and_device_give_the_same_bytes(scene, decimation, devic
         assert a.scan.ranges.tobytes() == b.scan.ranges.tobytes()
         np.testing.assert_array_equal(a.colored, b.colored)
         assert a.correction == b.correction == a.temporal.correction
-        assert c.temporal is None and c.correction.is_identity
+        assert c.temporal is None and c.correction is None
         if i > 0:
             assert not a.correction.is_identity
             assert not np.array_equal(a.depth, c.depth, equal_nan=True)
     assert 'temporal' in a.timings and 'temporal' not in c.timings
+
+
+def test_the_frame_path_stabilises_the_anchoring_stage(scene):
+    """The real anchoring stage (anchor/depth) feeds the stabiliser its fitted correction."""
+    from types import SimpleNamespace
+    from depth_node.anchor import AnchorInput
+    rng = np.random.default_rng(5)
+    breathing = 1.3 * np.exp(rng.normal(0.0, 0.05, 24))
+    maps = [network(scene, b, seed=i) for i, b in enumerate(breathing)]
+    info = pinhole_camera_info(INTR)
+    pixels = textured_image(H, W, seed=1)
+
+    def anchor(i, stamp):
+        sparse = rng.random(scene.shape) < 0.1
+        values = np.where(sparse, scene * np.exp(rng.normal(0.0, 0.1, scene.shape)), 0.0)
+        header = SimpleNamespace(stamp=SimpleNamespace(sec=stamp // 10**9,
+                                                       nanosec=stamp % 10**9), frame_id='cam')
+        return AnchorInput('depth', SimpleNamespace(
+            header=header, height=H, width=W, encoding='32FC1', is_bigendian=0, step=W * 4,
+            data=values.astype('<f4').tobytes()))
+
+    results = {}
+    for temporal in (False, True):
+        processor = FrameProcessor(SequenceModel(maps))
+        opts = OutputOptions(anchor_depth=True, temporal=TemporalOptions(enabled=temporal),
+                             publish_points=False)
+        outs = []
+        for i in range(len(maps)):
+            stamp = T0 + i * PERIOD
+            outs.append(processor.process_pixels(pixels, (0, 1, 2), info, opts, frame_id='cam',
+                                                 stamp_ns=stamp, anchor=anchor(i, stamp)))
+        results[temporal] = outs
+    anchored, stabilised = results[False], results[True]
+    assert all(o.anchor.state == 'anchored' for o in anchored + stabilised)
+    assert all(o.temporal.anchored for o in stabilised)
+    scales = {k: [scale_of(o.depth, scene) for o in v] for k, v in results.items()}
+    assert abs(np.mean(scales[True][5:]) - 1.0) < 0.03  # the anchored scale, not the network's
+    assert np.median(frame_changes(scales[True])) * 2 < np.median(frame_changes(scales[False]))
+    last = stabilised[-1]
+    assert last.correction == last.temporal.correction != anchored[-1].correction
 
 
 class EstimatingModel(SequenceModel):

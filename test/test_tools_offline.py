@@ -71,14 +71,18 @@ def test_make_demo_offline_fails_at_once_in_make_terms(demo, monkeypatch, tmp_pa
     assert 'model:=' not in line
 
 
-def test_demo_sees_an_unreachable_hub_without_retrying(demo, monkeypatch):
-    monkeypatch.delenv('HF_HUB_OFFLINE', raising=False)
+def test_demo_sees_an_unreachable_hub_without_retrying(demo, monkeypatch, tmp_path):
+    import huggingface_hub.constants as constants
+    monkeypatch.setattr(constants, 'HF_HUB_OFFLINE', False)
+    monkeypatch.setattr(constants, 'HF_HUB_CACHE', str(tmp_path / 'hub'))
     for name in ('HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy'):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv('HF_ENDPOINT', 'http://127.0.0.1:9')  # discard port: refused at once
+    monkeypatch.setattr(constants, 'ENDPOINT', 'http://127.0.0.1:9')  # discard port: refused
     reason = demo.hub_unreachable('some-org/not-in-the-cache')
     assert reason is not None and reason.startswith('127.0.0.1'), reason
-    assert demo.hub_unreachable('no-slash-local-name') is None
+    # A bare name that is no directory is a hub id too (the loader would ask the Hub).
+    assert demo.hub_unreachable('no-slash-local-name').startswith('127.0.0.1')
+    assert demo.hub_unreachable(str(tmp_path)) is None
 
 
 def test_demo_model_errors_use_the_demo_options(demo, monkeypatch, tmp_path, capsys,

@@ -142,7 +142,8 @@ def soak(args, context):
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
-        feeder.wait_for(lambda: feeder.connected() and node.image_sub is not None, 30.0,
+        camera = node.pipelines[0]
+        feeder.wait_for(lambda: feeder.connected() and camera.image_sub is not None, 30.0,
                         'the node to subscribe')
         duration = args.seconds if args.seconds > 0 else args.minutes * 60.0
         device = node.model.device
@@ -171,7 +172,7 @@ def soak(args, context):
                 tracker.sample(sent, rss_bytes(),
                                int(cuda['allocated_mb'] * 1e6) if cuda else None)
                 samples.append({'t_s': round(time.monotonic() - start, 1), 'sent': sent,
-                                'published': node.frames.published,
+                                'published': node.pipelines[0].frames.published,
                                 'rss_mb': round(rss_bytes() / 1e6, 1), 'cuda': cuda})
                 print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
         sent_at = time.perf_counter()
@@ -183,7 +184,7 @@ def soak(args, context):
             pass
         time.sleep(max(1.5, node.get_parameter('diagnostics_period').value * 1.5))
         memory = tracker.summary()
-        drops = dict(node.frames.drops)
+        drops = dict(node.pipelines[0].frames.drops)
         status = got['status']
         diag = {kv.key: kv.value for kv in status.values} if status is not None else {}
         faults = {k: v for k, v in drops.items() if k not in ('superseded', 'idle')}
@@ -195,10 +196,10 @@ def soak(args, context):
         return {
             'ok': ok, 'model': args.model, 'device': str(device),
             'size': f'{args.width}x{args.height}', 'seconds': round(elapsed, 1),
-            'sent': sent, 'received': node.frames.received,
-            'published': node.frames.published, 'drops': drops,
+            'sent': sent, 'received': node.pipelines[0].frames.received,
+            'published': node.pipelines[0].frames.published, 'drops': drops,
             'rate_in_hz': round(sent / elapsed, 2),
-            'rate_out_hz': round(node.frames.published / elapsed, 2),
+            'rate_out_hz': round(node.pipelines[0].frames.published / elapsed, 2),
             'last_frame_lag_s': None if lag is None else round(max(lag, 0.0), 3),
             'memory': memory.__dict__, 'memory_line': memory.line(),
             'diagnostics': diag, 'samples': samples,

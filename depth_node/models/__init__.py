@@ -3,6 +3,6 @@
 """Metric depth networks through transformers: loading and per-family processing."""
 
 from .base import DepthModel
-from .loader import load_model, resolve_device, resolve_dtype
+from .loader import check_model, load_model, resolve_device, resolve_dtype
 
-__all__ = ['DepthModel', 'load_model', 'resolve_device', 'resolve_dtype']
+__all__ = ['check_model', 'DepthModel', 'load_model', 'resolve_device', 'resolve_dtype']

@@ -25,7 +25,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .base import DepthModel, Focal, RESAMPLE_MODES, resize_depth, resize_image
+from .base import DepthModel, Focal, RESAMPLE_MODES, rescaled, resize_depth, resize_image
 from ..errors import ModelLoadError, ParameterValueError
 
 #: Training focal length in pixels at the network input (mean of fx and fy), by the
@@ -120,9 +120,8 @@ class DepthAnythingModel(DepthModel):
         """Rescale to 0..1, resize (lower bound, x14, bicubic on floats), normalise."""
         p = self.processor
         h, w = (int(v) for v in image.shape[-2:])
-        x = image.float()
-        if p.get('do_rescale', True):
-            x = x * float(p.get('rescale_factor', 1.0 / 255.0))
+        x = rescaled(image, float(p.get('rescale_factor', 1.0 / 255.0))
+                     if p.get('do_rescale', True) else None)
         net = self.net_size(h, w)
         x = resize_image(x, net, RESAMPLE_MODES.get(int(p.get('resample', 3)), 'bicubic'))
         if p.get('do_normalize', True):

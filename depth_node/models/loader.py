@@ -3,6 +3,11 @@
 """
 Load any supported metric depth checkpoint from a hub id or a local directory.
 
+A hub id is looked up in the local cache first and the Hub probed
+(:mod:`depth_node.hub`): a model that is neither cached nor fetchable fails in
+seconds instead of after the downloader's retries, and a cached one loads from
+the cache alone while the Hub is unreachable.
+
 Dispatch is on ``config.json``'s ``model_type``; weights load through
 ``AutoModelForDepthEstimation`` and never with ``trust_remote_code``. Depth
 Anything 3 checkpoints are the official package's files (no ``model_type``):
@@ -15,7 +20,7 @@ message says what to pass instead.
 import importlib
 import numbers
 import os
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -26,6 +31,7 @@ except ImportError:  # pragma: no cover - safetensors is a dependency of transfo
 
 from .base import DepthModel
 from ..errors import ModelLoadError, UnsupportedModelError
+from ..hub import hub_access, HubAccess, LOCAL_HINT, unreachable_text
 from ..params import DEFAULT_MODEL, DEVICE_CHOICES
 
 #: model_type -> (module, class) of the family implementation.
@@ -40,8 +46,6 @@ FAMILIES = {
 RELATIVE_MODEL_TYPES = ('dpt', 'glpn', 'prompt_depth_anything')
 
 EXAMPLE = DEFAULT_MODEL
-LOCAL_HINT = ('a local checkpoint directory (config.json, model.safetensors, '
-              'preprocessor_config.json)')
 
 
 def resolve_device(device: str = 'auto') -> torch.device:
@@ -88,7 +92,15 @@ def _looks_local(model: str) -> bool:
         os.sep in model and model.count('/') != 1)
 
 
-def _load_config(model: str):
+def loading_text(model: str, device: torch.device, access: HubAccess = HubAccess()) -> str:
+    """Return the line an entry point says before the weights load (it takes seconds)."""
+    if access.download:
+        return (f'loading {model} on {device} (first use: downloading it from the Hugging Face '
+                'Hub)...')
+    return f'loading {model} on {device}...'
+
+
+def _load_config(model: str, local_only: bool = False):
     from transformers import AutoConfig
     if _looks_local(model) and not os.path.isdir(os.path.expanduser(model)):
         raise ModelLoadError(
@@ -99,7 +111,7 @@ def _load_config(model: str):
     if da3 is not None:
         return da3
     try:
-        return AutoConfig.from_pretrained(os.path.expanduser(model))
+        return AutoConfig.from_pretrained(os.path.expanduser(model), local_files_only=local_only)
     except (OSError, ValueError, KeyError) as exc:
         da3 = read_da3_config(model)  # AutoConfig has fetched config.json by now
         if da3 is not None:
@@ -167,12 +179,44 @@ def family_class(config, model: str):
     return getattr(module, class_name)
 
 
+def _quick_checks(model: str, device: str, precision: str):
+    """Check what takes milliseconds: model name, device, Hub or cache, config, family, dtype."""
+    if not model or not str(model).strip():
+        raise ModelLoadError(f'no model given; pass model:=<Hugging Face id or {LOCAL_HINT}>')
+    model = str(model).strip()
+    torch_device = resolve_device(device)
+    access = hub_access(model)
+    if access.hub and access.offline is not None and not access.cached:
+        raise ModelLoadError(unreachable_text(model, access.offline))
+    config = _load_config(model, access.local_only)
+    cls = family_class(config, model)
+    dtype = resolve_dtype(precision, torch_device, getattr(config, 'model_type', ''))
+    return model, torch_device, access, config, cls, dtype
+
+
+def check_model(model: str, device: str = 'auto', precision: str = 'auto') -> str:
+    """
+    Run :func:`load_model`'s quick checks and return its :func:`loading_text`.
+
+    For a caller that loads through someone else (``depth_node_demo`` through
+    the node) and wants to fail at once, or say what it is about to load.
+    Raises ModelLoadError exactly as :func:`load_model` would for these checks.
+    """
+    model, torch_device, access, _, _, _ = _quick_checks(model, device, precision)
+    return loading_text(model, torch_device, access)
+
+
 def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
                compile_net: bool = False, reference_focal: float = 0.0,
                flip_tta: bool = False, mask_sky: bool = True,
-               warmup: Optional[tuple] = None) -> DepthModel:
+               warmup: Optional[tuple] = None,
+               announce: Optional[Callable[[str], None]] = None) -> DepthModel:
     """
     Load a metric depth checkpoint ready for :meth:`DepthModel.predict`.
+
+    The quick checks come first (device, the Hub or the cache, config and
+    family), then ``announce`` (if given) is called with :func:`loading_text`,
+    just before the part that takes seconds (download, weights, warm-up).
 
     ``flip_tta`` turns on flip test-time augmentation where the family has it
     (ZoeDepth; ignored elsewhere, see ``DepthModel.supports_flip_tta``).
@@ -182,27 +226,26 @@ def load_model(model: str, device: str = 'auto', precision: str = 'auto', *,
     """
     from transformers import AutoModelForDepthEstimation
     from transformers.image_processing_utils import ImageProcessingMixin
-    if not model or not str(model).strip():
-        raise ModelLoadError(f'no model given; pass model:=<Hugging Face id or {LOCAL_HINT}>')
-    model = str(model).strip()
-    torch_device = resolve_device(device)
-    config = _load_config(model)
-    cls = family_class(config, model)
-    dtype = resolve_dtype(precision, torch_device, getattr(config, 'model_type', ''))
+    model, torch_device, access, config, cls, dtype = _quick_checks(model, device, precision)
+    local_only = access.local_only
+    if announce is not None:
+        announce(loading_text(model, torch_device, access))
     if hasattr(cls, 'from_checkpoint'):  # a family with its own checkpoint format (DA3)
         instance = cls.from_checkpoint(model, config, device=torch_device, dtype=dtype,
                                        compile_net=compile_net)
         return _configure(instance, reference_focal, flip_tta, mask_sky, warmup)
     path = os.path.expanduser(model)
     try:
-        processor, _ = ImageProcessingMixin.get_image_processor_dict(path)
+        processor, _ = ImageProcessingMixin.get_image_processor_dict(
+            path, local_files_only=local_only)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
             f"'{model}' has no usable preprocessor_config.json ({str(exc).splitlines()[0]}); "
             f'pass {LOCAL_HINT}') from None
     check_processor_size(processor, model, path)
     try:
-        net = AutoModelForDepthEstimation.from_pretrained(path, dtype=dtype)
+        net = AutoModelForDepthEstimation.from_pretrained(path, dtype=dtype,
+                                                          local_files_only=local_only)
     except SafetensorError as exc:
         raise ModelLoadError(
             f"{_file_in(model, path, 'model.safetensors')} is corrupt or truncated "

@@ -33,7 +33,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from .base import DepthModel, Focal, keep_aspect_size, resize_depth
+from .base import DepthModel, Focal, keep_aspect_size, rescaled, resize_depth
 
 #: The hub processors (all three checkpoints) use 32; the transformers class default of
 #: 1/32 is not a usable value, so a config without the key gets the hub's.
@@ -161,9 +161,8 @@ class ZoeDepthModel(DepthModel):
         p = self.processor
         h, w = (int(v) for v in image.shape[-2:])
         pad, padded, net = network_geometry(h, w, p)
-        x = image.float()
-        if p.get('do_rescale', True):
-            x = x * float(p.get('rescale_factor', 1.0 / 255.0))
+        x = rescaled(image, float(p.get('rescale_factor', 1.0 / 255.0))
+                     if p.get('do_rescale', True) else None)
         if pad != (0, 0):
             x = F.pad(x, (pad[1], pad[1], pad[0], pad[0]), mode='reflect')
         if tuple(x.shape[-2:]) != tuple(net):

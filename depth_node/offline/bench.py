@@ -40,12 +40,15 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .baseline import calibrate, format_calibration, load_average, parse_sizes
+from .cli import (announcer, error_text, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE,
+                  library_progress)
 from .. import messages
 from ..camera import pinhole_camera_info
 from ..geometry import Intrinsics
 from ..msgfill import as_byte_array
 from ..params import DEFAULT_MODEL
-from ..timing import StageTimes
+from ..timing import stage, StageTimes
 
 #: Stages in the order of the table: (key, label).
 STAGES = (
@@ -68,6 +71,8 @@ STAGES = (
     ('total', 'total per frame'),
 )
 
+PROG = 'depth_node_bench'
+
 #: Horizontal field of view of the synthetic camera, degrees.
 SYNTHETIC_HFOV_DEG = 70.0
 
@@ -75,7 +80,7 @@ SYNTHETIC_HFOV_DEG = 70.0
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     parser = argparse.ArgumentParser(
-        prog='depth_node_bench',
+        prog=PROG,
         description='Time depth_node per frame and per stage on synthetic frames, without '
                     'ROS. Prints a table and a final JSON line.')
     parser.add_argument('--model', default=DEFAULT_MODEL,
@@ -85,11 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--precision', default='auto', help="'auto', 'fp32', 'fp16' or 'bf16'")
     parser.add_argument('--width', type=int, default=1280, help='frame width in pixels')
     parser.add_argument('--height', type=int, default=720, help='frame height in pixels')
-    parser.add_argument('--batch', type=int, default=1,
-                        help='frames per forward pass (default 1, what the node does: it runs '
-                             'the newest frame alone); stage times are then per batch')
+    parser.add_argument('--cameras', type=int, default=1,
+                        help='cameras of this size served by one model, as the node with '
+                             'cameras: N does: one frame per camera per step, one network pass '
+                             'for all (stage times are then per step, summed over its frames); '
+                             'with N > 1 the same frames also run one at a time (max_batch 1), '
+                             'interleaved, for fps and latency per camera both ways')
     parser.add_argument('--frames', type=int, default=50,
-                        help='timed iterations (of --batch frames each)')
+                        help='timed iterations (of --cameras frames each)')
     parser.add_argument('--warmup', type=int, default=5,
                         help='untimed frames first (the first one includes torch.compile)')
     parser.add_argument('--cloud', action=argparse.BooleanOptionalAction, default=True,
@@ -127,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "Python functions ('python')")
     parser.add_argument('--profile-frames', type=int, default=5,
                         help='frames run under --profile (default %(default)s)')
+    parser.add_argument('--sizes', metavar='WxH,...',
+                        help='frame sizes of the calibration (default: --width x --height; '
+                             "'readme': 640x480,1280x720,1920x1080,3840x2160)")
+    parser.add_argument('--calibration-rounds', type=int, default=10,
+                        help='interleaved rounds of the calibration: the payloads against the '
+                             'minimal reference and the copy floor of the same sizes, one '
+                             'whole frame per size each round (default %(default)s; 0: none)')
     parser.add_argument('--json', metavar='PATH', help='also write the JSON report here')
     return parser
 
@@ -172,24 +187,19 @@ def image_message(pixels: np.ndarray, stamp_ns: int = 0, frame_id: str = 'camera
 def fill_ros_messages(out, types: messages.MessageTypes, timings: dict) -> None:
     """Build the Image, CameraInfo and PointCloud2 messages as the node does, timing each."""
     header = messages.header(types, 0, 'camera')
-    t0 = time.perf_counter()
-    messages.depth_image(types, header, out)
-    t1 = time.perf_counter()
-    messages.camera_info(types, header, out.camera_info)
-    t2 = time.perf_counter()
-    timings['ros_depth_msg'] = (t1 - t0) * 1000.0
-    timings['ros_info_msg'] = (t2 - t1) * 1000.0
+    with stage(timings, 'ros_depth_msg'):
+        messages.depth_image(types, header, out)
+    with stage(timings, 'ros_info_msg'):
+        messages.camera_info(types, header, out.camera_info)
     if out.cloud is not None:
-        messages.point_cloud(types, header, out.cloud)
-        timings['ros_cloud_msg'] = (time.perf_counter() - t2) * 1000.0
+        with stage(timings, 'ros_cloud_msg'):
+            messages.point_cloud(types, header, out.cloud)
     if out.scan is not None:
-        t3 = time.perf_counter()
-        messages.laser_scan(types, header, out.scan)
-        timings['ros_scan_msg'] = (time.perf_counter() - t3) * 1000.0
+        with stage(timings, 'ros_scan_msg'):
+            messages.laser_scan(types, header, out.scan)
     if out.colored is not None:
-        t4 = time.perf_counter()
-        messages.colored_image(types, header, out.colored)
-        timings['ros_colored_msg'] = (time.perf_counter() - t4) * 1000.0
+        with stage(timings, 'ros_colored_msg'):
+            messages.colored_image(types, header, out.colored)
 
 
 def _summed_timings(items: Sequence[dict]) -> dict:
@@ -214,6 +224,49 @@ def _summed_timings(items: Sequence[dict]) -> dict:
                 if name != 'network':
                     total.host[name] = total.host.get(name, 0.0) + value
     return total
+
+
+def _multicamera(args, batched_s: float, sequential_s: float,
+                 latencies: Dict[int, List[List[float]]]) -> dict:
+    """Return fps over all cameras and latency per camera, batched and one at a time."""
+    def mode(seconds, steps):
+        per_camera = [percentile_summary([step[k] for step in steps])['median_ms']
+                      for k in range(args.cameras)]
+        return {'fps': round(args.frames * args.cameras / seconds, 3) if seconds > 0 else None,
+                'latency_p50_ms_per_camera': [round(v, 3) for v in per_camera]}
+    # The warm-up steps are not timed: keep the timed ones (the last ``frames`` of each).
+    batched = mode(batched_s, latencies[0][-args.frames:])
+    sequential = mode(sequential_s, latencies[1][-args.frames:])
+    speedup = (batched['fps'] / sequential['fps']
+               if batched['fps'] and sequential['fps'] else None)
+    return {'cameras': args.cameras, 'batched': batched, 'sequential': sequential,
+            'batched_over_sequential_fps': round(speedup, 3) if speedup else None}
+
+
+def format_multicamera(multi: Optional[dict]) -> List[str]:
+    """Return the table lines of the batched vs one-at-a-time comparison."""
+    if not multi:
+        return []
+    lines = ['', f"{multi['cameras']} cameras, one model{'':<13}{'fps':>10}"
+             f"{'latency p50 ms per camera':>30}"]
+    for key, label in (('batched', 'batched (max_batch 0)'),
+                       ('sequential', 'one at a time (max_batch 1)')):
+        mode = multi[key]
+        per_camera = ' '.join(f'{v:.1f}' for v in mode['latency_p50_ms_per_camera'])
+        lines.append(f"{label:<34}{mode['fps']:>10.2f}  {per_camera:>28}")
+    lines.append(f"batched / one at a time: {multi['batched_over_sequential_fps']:.2f}x fps")
+    return lines
+
+
+def private_memory_mib() -> Optional[float]:
+    """Return this process's private memory (Private_Clean + Private_Dirty) in MiB, Linux."""
+    try:
+        with open('/proc/self/smaps_rollup', encoding='ascii') as f:
+            kib = sum(int(line.split()[1]) for line in f
+                      if line.startswith(('Private_Clean:', 'Private_Dirty:')))
+    except (OSError, ValueError):
+        return None
+    return round(kib / 1024.0, 1)
 
 
 def percentile_summary(values: Sequence[float]) -> Dict[str, float]:
@@ -248,10 +301,11 @@ def run(args) -> dict:
     """Load the model, warm up, time ``args.frames`` frames; return the report."""
     import torch
 
-    notes = ['batch 1 is what the node does (it runs the newest frame alone)'
-             if args.batch == 1 else
-             f'batch {args.batch}: one forward pass per {args.batch} frames; every stage time '
-             'is per batch (payload and message rows summed over its frames); fps counts frames',
+    notes = ['one camera: the node runs its newest frame alone'
+             if args.cameras == 1 else
+             f'{args.cameras} cameras: one forward pass per step of {args.cameras} frames (one '
+             'per camera, as the node batches them); every stage time is per step (payload and '
+             'message rows summed over its frames); fps counts frames',
              'stage times are synchronised with the device']
     threads = torch.get_num_threads()
     if args.threads > 0:
@@ -269,9 +323,10 @@ def _measure(args, notes: List[str]) -> dict:
     from ..frame import FrameProcessor, OutputOptions, process_batch
     from ..models import load_model
 
+    load_start = load_average()
     t0 = time.perf_counter()
     model = load_model(args.model, args.device, args.precision, compile_net=args.compile,
-                       flip_tta=args.flip_tta)
+                       flip_tta=args.flip_tta, announce=announcer(PROG))
     load_s = time.perf_counter() - t0
     if args.flip_tta and not model.flip_tta:
         notes.append(f'flip TTA requested but {model.family} has none: off')
@@ -303,28 +358,26 @@ def _measure(args, notes: List[str]) -> dict:
     types = ros_message_types()
     if types is None:
         notes.append('sensor_msgs is not importable: the ROS message fill rows are skipped')
-    batch_processors = [processor] + [
-        FrameProcessor(model, device_payloads=device_payloads) for _ in range(args.batch - 1)]
-    for extra in batch_processors[1:]:
+    # One processor per camera, as the node has.
+    processors = [processor] + [
+        FrameProcessor(model, device_payloads=device_payloads) for _ in range(args.cameras - 1)]
+    for extra in processors[1:]:
         extra.new_timings = processor.new_timings
+    latencies: Dict[int, List[List[float]]] = {0: [], 1: []}
 
-    def step(i: int) -> dict:
-        """Run batch ``i`` (``args.batch`` frames) as the node would; return its timings."""
+    def step(i: int, max_batch: int = 0) -> dict:
+        """Run step ``i`` (a frame per camera) as the node would; return its timings."""
         t = time.perf_counter()
-        if args.batch == 1:
-            out = processor.process(images[i % len(images)], info, opts)
-            timings = out.timings
-            outputs = [out]
-        else:
-            # One processor per image of the batch, as the node has one per camera.
-            prepared = [(p, p.prepare(images[(i * args.batch + k) % len(images)], info, opts))
-                        for k, p in enumerate(batch_processors)]
-            outputs = []
-            for _, out in process_batch(model, prepared):
-                if isinstance(out, BaseException):
-                    raise out
-                outputs.append(out)
-            timings = _summed_timings([out.timings for out in outputs])
+        prepared = [(p, p.prepare(images[(i * args.cameras + k) % len(images)], info, opts))
+                    for k, p in enumerate(processors)]
+        outputs, ready = [], []
+        for _, out in process_batch(model, prepared, max_batch):
+            if isinstance(out, BaseException):
+                raise out
+            outputs.append(out)
+            ready.append((time.perf_counter() - t) * 1000.0)
+        latencies[max_batch].append(ready)
+        timings = _summed_timings([out.timings for out in outputs])
         if types is not None:
             for out in outputs:
                 fill_timings: Dict[str, float] = {}
@@ -358,10 +411,18 @@ def _measure(args, notes: List[str]) -> dict:
     device_samples: Dict[str, List[float]] = {}
     host_samples: Dict[str, List[float]] = {}
     results = []
-    loop_start = time.perf_counter()
+    loop_s = sequential_s = 0.0
     for i in range(args.frames):
-        results.append(step(i))
-    loop_s = time.perf_counter() - loop_start
+        # With several cameras the one-at-a-time run of the same frames is interleaved
+        # (order alternating), so both see the same machine load.
+        for max_batch in ((0,) if args.cameras == 1 else ((0, 1) if i % 2 else (1, 0))):
+            t = time.perf_counter()
+            timings = step(i, max_batch)
+            if max_batch == 0:
+                loop_s += time.perf_counter() - t
+                results.append(timings)
+            else:
+                sequential_s += time.perf_counter() - t
     for timings in results:  # device times are read after the loop: no extra waits in it
         record(timings)
 
@@ -370,6 +431,11 @@ def _measure(args, notes: List[str]) -> dict:
         if device_samples.get(key):
             stat['device_median_ms'] = percentile_summary(device_samples[key])['median_ms']
             stat['host_median_ms'] = percentile_summary(host_samples[key])['median_ms']
+    calibration = None
+    if args.calibration_rounds > 0:
+        sizes = parse_sizes(args.sizes) if args.sizes else [(args.width, args.height)]
+        calibration = calibrate(model, sizes, opts, args.calibration_rounds,
+                                device_payloads=device_payloads, types=types)
     profile = None
     if args.profile:
         profile = profile_frames(step, args.profile, args.profile_frames, cuda, processor)
@@ -381,7 +447,7 @@ def _measure(args, notes: List[str]) -> dict:
         'precision': str(model.dtype).replace('torch.', ''),
         'width': args.width,
         'height': args.height,
-        'batch': args.batch,
+        'cameras': args.cameras,
         'frames': args.frames,
         'warmup': args.warmup,
         'cloud': bool(args.cloud),
@@ -394,7 +460,10 @@ def _measure(args, notes: List[str]) -> dict:
         'flip_tta': bool(model.flip_tta),
         'focal_scaling': bool(args.focal_scaling),
         'stages': stages,
-        'fps': round(args.frames * args.batch / loop_s, 3) if loop_s > 0 else None,
+        'fps': round(args.frames * args.cameras / loop_s, 3) if loop_s > 0 else None,
+        'multicamera': (_multicamera(args, loop_s, sequential_s, latencies)
+                        if args.cameras > 1 else None),
+        'private_memory_mib': private_memory_mib(),
         'load_s': round(load_s, 3),
         'warmup_first_frame_s': round(warmup_first_s, 3),
         'warmup_s': round(warmup_s, 3),
@@ -404,6 +473,8 @@ def _measure(args, notes: List[str]) -> dict:
         'ros_messages': types is not None,
         'payloads': 'device' if processor.device_payloads else 'host',
         'profile': profile,
+        'calibration': calibration,
+        'load_average': {'start': load_start, 'end': load_average()},
         'torch': torch.__version__,
         'transformers': transformers.__version__,
         'python': platform.python_version(),
@@ -517,8 +588,8 @@ def format_table(report: dict) -> str:
         f"depth_node_bench: {report['model']} ({report['family']})",
         f"machine: {report['machine']}",
         f"device {report['device']}, precision {report['precision']}, "
-        f"{report['width']}x{report['height']}, batch {report['batch']}, "
-        f"{report['frames']} {'batches' if report['batch'] > 1 else 'frames'} after "
+        f"{report['width']}x{report['height']}, cameras {report['cameras']}, "
+        f"{report['frames']} {'steps' if report['cameras'] > 1 else 'frames'} after "
         f"{report['warmup']} warm-up, "
         f"cloud {cloud}, "
         f"decimation {report['decimation']}, "
@@ -543,8 +614,8 @@ def format_table(report: dict) -> str:
             continue
         if key == 'total':
             lines.append('-' * width)
-            if report['batch'] > 1:
-                label = 'total per batch'
+            if report['cameras'] > 1:
+                label = 'total per step'
         line = f"{label:<34}{stat['median_ms']:>12.2f}{stat['p90_ms']:>12.2f}"
         if 'device_median_ms' in stat:
             line += f"{stat['device_median_ms']:>12.2f}{stat['host_median_ms']:>12.2f}"
@@ -555,11 +626,21 @@ def format_table(report: dict) -> str:
         f"frames per second: {report['fps']:.2f}",
         f"peak GPU memory: {f'{gpu:.0f} MiB allocated' if gpu is not None else 'n/a (CPU)'}"
         + (f", {report['peak_gpu_reserved_mib']:.0f} MiB reserved" if gpu is not None else ''),
-        f"peak host memory (max RSS): {report['peak_host_rss_mib']:.0f} MiB",
+        f"peak host memory (max RSS): {report['peak_host_rss_mib']:.0f} MiB"
+        + (f", private memory {report['private_memory_mib']:.0f} MiB"
+           if report.get('private_memory_mib') else ''),
         f"load {report['load_s']:.2f} s, first warm-up frame {report['warmup_first_frame_s']:.2f}"
         f" s, warm-up total {report['warmup_s']:.2f} s",
     ]
+    lines += format_multicamera(report.get('multicamera'))
+    load = report.get('load_average') or {}
+    if load.get('start'):
+        lines.append('load average (1/5/15 min): '
+                     + ' -> '.join('/'.join(f'{v:.2f}' for v in load[k])
+                                   for k in ('start', 'end') if load.get(k)))
     lines += [f'note: {n}' for n in report['notes']]
+    if report.get('calibration'):
+        lines += format_calibration(report['calibration'])
     if report.get('profile'):
         lines += format_profile(report['profile'])
     return '\n'.join(lines)
@@ -569,23 +650,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark; return the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.batch > 1 and args.flip_tta:
-        parser.error('--batch > 1 cannot be combined with --flip-tta (it doubles the batch)')
-    for name in ('width', 'height', 'frames', 'stride', 'batch', 'profile_frames',
+    for name in ('width', 'height', 'frames', 'stride', 'cameras', 'profile_frames',
                  'decimation'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be at least 1')
-    if args.warmup < 0 or args.threads < 0:
-        parser.error('--warmup and --threads must not be negative')
-    from transformers.utils import logging as hf_logging
-
-    from ..errors import DepthNodeError
-    hf_logging.disable_progress_bar()  # no weight-loading bars between the tables
+    if args.warmup < 0 or args.threads < 0 or args.calibration_rounds < 0:
+        parser.error('--warmup, --threads and --calibration-rounds must not be negative')
+    if args.sizes:
+        try:
+            parse_sizes(args.sizes)
+        except ValueError as exc:
+            parser.error(f'--sizes: {exc}')
+    from ..errors import DepthNodeError, ModelLoadError, ParameterValueError
+    library_progress()  # no weight-loading bars between the tables
     try:
         report = run(args)
-    except DepthNodeError as exc:
-        print(f'depth_node_bench: {exc}', file=sys.stderr)
-        return 1
+    except (ModelLoadError, ParameterValueError) as exc:
+        print(f'{PROG}: error: {error_text(exc)}', file=sys.stderr)
+        return EXIT_USAGE
+    except DepthNodeError as exc:  # the model loaded but failed on the frames
+        print(f'{PROG}: error: {error_text(exc)}', file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
     print(format_table(report))
     line = json.dumps(report, sort_keys=True)
     if args.json:

@@ -11,7 +11,8 @@ frame it waits for ``depth/image``, ``depth/camera_info`` and ``points`` with
 the frame's stamp (the player is :class:`~depth_node.testing.feeder.Feeder`, the
 tests' camera stand-in), then writes into ``--out``:
 
-* ``frame_NNN_depth.png``: the input next to its colourised depth,
+* ``frame_NNN_side_by_side.png``: the input next to its colourised depth (named
+  apart from ``depth_node_run``'s 16-bit depth PNGs, ``<name>_depth.png``),
 * ``frame_NNN.ply``: the point cloud of the last frame,
 * ``latencies.json``: per frame, publish-to-depth latency and the model's
   own per-stage timings,
@@ -28,13 +29,11 @@ import argparse
 import json
 import os
 from pathlib import Path
-import socket
 import statistics
 import sys
 import threading
 import time
 from typing import List, Optional, Tuple
-from urllib.parse import urlsplit
 
 import numpy as np
 from PIL import Image as PILImage
@@ -50,7 +49,9 @@ from .ply import write_ply
 from .. import messages
 from ..conversions import cloud_to_structured, image_fields_to_depth, unpack_rgb
 from ..errors import DepthNodeError
+from ..hub import hub_unreachable, unreachable_text
 from ..params import DEFAULT_MODEL
+from ..startup import explain_ros_args, in_terms, ros_args_problem
 from ..testing.feeder import Feeder, make_image, stamp_key
 from ..visualize import colorize_depth, depth_range, save_png, side_by_side
 
@@ -62,8 +63,6 @@ FRAME_ID = 'camera_color_optical_frame'
 NODE_NAME = 'depth_node'
 #: How many times a frame the node dropped (e.g. camera_info not there yet) is sent again.
 MAX_RESENDS = 2
-#: How long the demo tries to reach the Hugging Face Hub before saying it is offline.
-HUB_PROBE_S = 3.0
 #: Set by `make demo`: say what to do in make's terms (MODEL=..., the tiny checkpoint recipe).
 VIA_MAKE_ENV = 'DEPTH_NODE_DEMO_VIA_MAKE'
 
@@ -135,52 +134,12 @@ def model_hint() -> str:
     return f'pass --model <{local}>'
 
 
-def hub_unreachable(model: str) -> Optional[str]:
-    """
-    Return why the Hugging Face Hub cannot give ``model``, or None when it may.
-
-    None for local directories, models in the local cache, and when a proxy is
-    configured; otherwise the Hub is offline when ``HF_HUB_OFFLINE`` is set or its
-    host cannot be reached within :data:`HUB_PROBE_S` (instead of the downloader's
-    retries, which take most of a minute).
-    """
-    if os.path.isdir(os.path.expanduser(model)) or model.count('/') != 1:
-        return None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-        if isinstance(try_to_load_from_cache(model, 'config.json'), str):
-            return None
-    except Exception:  # noqa: B902 - a malformed id: let the loader say what is wrong
-        return None
-    if os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'on', 'yes', 'true'):
-        return 'HF_HUB_OFFLINE is set'
-    if any(os.environ.get(v) for v in ('HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy')):
-        return None
-    url = urlsplit(os.environ.get('HF_ENDPOINT') or 'https://huggingface.co')
-    host, port = url.hostname or 'huggingface.co', url.port or (80 if url.scheme == 'http'
-                                                                else 443)
-    result = {}
-
-    def probe():
-        try:
-            socket.create_connection((host, port), timeout=HUB_PROBE_S).close()
-            result['ok'] = True
-        except OSError as exc:
-            result['error'] = exc.strerror or str(exc) or type(exc).__name__
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(HUB_PROBE_S)
-    if result.get('ok'):
-        return None
-    return f"{host}: {result.get('error', f'no answer within {HUB_PROBE_S:g} s')}"
-
-
 def _in_demo_terms(text: str) -> str:
-    """Turn the node's ``model:=...`` advice into the demo's own terms."""
+    """Turn the core's ``model:=...`` advice into the demo's own terms."""
     if 'unreachable' in text and '; pass ' in text:
         return text.split('; pass ')[0] + '; ' + model_hint()
-    return text.replace('model:=', 'MODEL=' if _via_make() else '--model ').replace(
-        'device:=', '--device ')
+    return in_terms(text, {'model': 'MODEL=' if _via_make() else '--model ',
+                           'device': '--device '})
 
 
 # --------------------------------------------------------------------------- messages
@@ -266,21 +225,37 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         frames, camera_info = load_sample(args.sample)
     except (FileNotFoundError, DepthNodeError) as exc:
-        print(f'depth_node demo: bad sample folder: {exc}', file=sys.stderr)
+        print(f'depth_node demo: error: bad sample folder: {exc}', file=sys.stderr)
         return EXIT_USAGE
     frames = frames[:args.frames] if args.frames else frames
+    # Before torch is imported: an offline machine hears it at once (the loader checks again).
     offline = hub_unreachable(str(args.model))
     if offline is not None:
-        print(f"depth_node demo: cannot fetch '{args.model}': the Hugging Face Hub is "
-              f'unreachable ({offline}) and the model is not in the local cache; '
-              f'{model_hint()}', file=sys.stderr)
+        print('depth_node demo: error: '
+              + _in_demo_terms(unreachable_text(str(args.model), offline)), file=sys.stderr)
         return EXIT_USAGE
 
     # Imported here: torch and transformers take seconds to import, --help should not.
+    from ..models import check_model
     from ..node import DepthNode
+    try:
+        loading = check_model(str(args.model), str(args.device))
+    except DepthNodeError as exc:
+        print(f'depth_node demo: error: {_in_demo_terms(str(exc))}', file=sys.stderr)
+        return EXIT_USAGE
+    print(f'depth_node demo: {loading}', file=sys.stderr, flush=True)
 
     context = rclpy.Context()
-    rclpy.init(args=['depth_node_demo'] + argv, context=context)
+    ros_argv = ['depth_node_demo'] + argv
+    problem = ros_args_problem(ros_argv)
+    try:
+        if problem is None:
+            rclpy.init(args=ros_argv, context=context)
+    except Exception as exc:  # noqa: B902 - rcl's RCLError, UnknownROSArgsError (per distro)
+        problem = explain_ros_args(ros_argv, str(exc))
+    if problem is not None:
+        print(f'depth_node demo: error: {problem}', file=sys.stderr)
+        return EXIT_USAGE
     previous_level = get_logger_level(NODE_NAME)
     if not args.verbose:
         set_logger_level(NODE_NAME, LoggingSeverity.WARN)
@@ -297,7 +272,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     Parameter('rate', value=0.0),
                 ])
         except DepthNodeError as exc:
-            print(f'depth_node demo: {_in_demo_terms(str(exc))}', file=sys.stderr)
+            print(f'depth_node demo: error: {_in_demo_terms(str(exc))}', file=sys.stderr)
             return EXIT_USAGE
         nodes.append(depth_node)
         player = Feeder('depth_node_demo_player', context=context)
@@ -389,7 +364,7 @@ def _write_outputs(args, records: List[dict], device: str) -> int:
     n_png = n_ply = 0
     for r in received:
         depth = r['depth']
-        save_png(out / f"frame_{r['index']:03d}_depth.png",
+        save_png(out / f"frame_{r['index']:03d}_side_by_side.png",
                  side_by_side(r['rgb'], colorize_depth(depth, vmin, vmax)))
         n_png += 1
         finite = depth[np.isfinite(depth) & (depth > 0)]

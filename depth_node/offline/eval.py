@@ -15,6 +15,11 @@ median scaling next to the metric numbers.
 makes the node apply it: depth is proportional to 1 / reference_focal, so
 new = current / s.
 
+``--anchor-points N`` anchors every prediction to N points of its ground truth
+(a simulated sparse sensor, :class:`~depth_node.offline.anchors.SimulatedSensor`)
+and ``--anchor-depth DIR`` to depth files, with the node's anchoring stage
+(:mod:`depth_node.anchor`), so the metric columns are the anchored ones.
+
 ``--sequence`` takes the frames as one stream and reports the scale's
 flicker, AbsRel and lag without and with temporal stabilisation
 (:mod:`depth_node.offline.sequence`).
@@ -22,28 +27,31 @@ flicker, AbsRel and lag without and with temporal stabilisation
 
 import argparse
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import math
 from pathlib import Path
 import sys
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .anchors import AnchorFolder, SimulatedSensor
 from .cameras import CameraSpec, find_intrinsics_file, read_intrinsics_file
-from .cli import add_model_arguments, cli_main, OfflineInputError
+from .cli import add_model_arguments, announcer, cli_main, OfflineInputError
 from .datasets import find_prediction, find_samples, read_depth, Sample
 from .metrics import (evaluate_image, ImageResult, mean_metrics, METRIC_NAMES, METRIC_TITLES,
                       Protocol, PROTOCOLS, reference_focal_for_scale, ScaleFit, ScaleFitter)
+from .predictions import BagPredictor
 from .sequence import (add_temporal_arguments, evaluate_sequence, format_sequence,
                        temporal_parameters)
-from .sources import read_rgb
+from .sources import is_bag, read_rgb
+from ..anchor import AnchorReport, AnchorStage
 from ..frame import FrameProcessor, OutputOptions
 from ..models import load_model
 from ..outputs import temporal_options
-from ..params import check_parameter
+from ..params import check_parameter, PARAMETERS_BY_NAME
 
 PROG = 'depth_node_eval'
 
@@ -74,6 +82,85 @@ class ModelPredictor:
                 '(or --no-focal-scaling)')
         return self.model.predict(rgb, (0, 1, 2), focal=None)
 
+    def anchored(self, sample: Sample, rgb: np.ndarray, info, anchor, options: OutputOptions
+                 ) -> Tuple[np.ndarray, AnchorReport, list]:
+        """
+        Return ``(depth, anchor report, events)`` of one image anchored to ``anchor``.
+
+        Through the frame path as the node runs it (``options`` carries the
+        ``anchor.*`` values); each image is anchored on its own (no held
+        correction from the previous one).
+        """
+        if info is None:
+            depth = self(sample, rgb, info)
+            return _anchor_host(AnchorStage(), depth, anchor, options)
+        self.processor.anchoring.reset()
+        out = self.processor.process_pixels(
+            rgb, (0, 1, 2), info, replace(self.options, **_anchor_fields(options)),
+            anchor=anchor)
+        return out.depth, out.anchor, list(out.events)
+
+
+def _anchor_fields(options: OutputOptions) -> dict:
+    return {name: getattr(options, name) for name in (
+        'anchor_depth', 'anchor_points', 'anchor_hold_time', 'anchor_min_inliers',
+        'anchor_max_correction')}
+
+
+def _anchor_host(stage: AnchorStage, depth: np.ndarray, anchor, options: OutputOptions):
+    """Anchor a host prediction with the node's stage, on its own; ``(depth, report, events)``."""
+    stage.reset()
+    events: list = []
+    correction = stage.update(depth, None, options, (anchor,) if anchor is not None else (),
+                              None, '', events)
+    depth = np.asarray(depth, dtype=np.float32)
+    if correction is not None:
+        depth = correction.apply(depth)
+    return depth, stage.report, events
+
+
+class EvalAnchoring:
+    """
+    The anchors of ``depth_node_eval`` (``--anchor-points N`` or ``--anchor-depth DIR``).
+
+    ``source`` is a :class:`~depth_node.offline.anchors.SimulatedSensor` or an
+    :class:`~depth_node.offline.anchors.AnchorFolder`; ``options`` the
+    ``anchor.*`` values. A model's prediction is anchored inside its frame
+    path, a stored prediction by the same stage afterwards.
+    """
+
+    def __init__(self, source, options: OutputOptions):
+        self.source = source
+        self.options = options
+        self._stage = AnchorStage()
+
+    def describe(self) -> str:
+        """Return the anchors in words, for the report."""
+        if isinstance(self.source, SimulatedSensor):
+            return self.source.describe()
+        return f'anchors from the depth files in {self.source.folder}'
+
+    def anchor(self, sample: Sample, gt: np.ndarray, protocol: Protocol):
+        """Return the anchor message of one sample (None: no anchor file)."""
+        if isinstance(self.source, SimulatedSensor):
+            return self.source.anchor(gt, protocol, sample.name)
+        return self.source.anchor(sample.name)
+
+    def predict(self, predict: 'Predictor', sample: Sample, rgb: np.ndarray, info,
+                anchor) -> Tuple[np.ndarray, AnchorReport, list]:
+        """Return ``(anchored depth, report, events)`` of one sample."""
+        if isinstance(predict, ModelPredictor):
+            return predict.anchored(sample, rgb, info, anchor, self.options)
+        return _anchor_host(self._stage, predict(sample, rgb, info), anchor, self.options)
+
+
+def anchor_options(args) -> OutputOptions:
+    """Return the anchoring options of the command line, checked as the node's parameters."""
+    min_inliers = check_parameter('anchor.min_inliers', args.anchor_min_inliers)
+    max_correction = check_parameter('anchor.max_correction', args.anchor_max_correction)
+    return OutputOptions(anchor_depth=True, anchor_hold_time=0.0,
+                         anchor_min_inliers=min_inliers, anchor_max_correction=max_correction)
+
 
 class FolderPredictor:
     """Precomputed predictions: ``<name>.npy`` (metres) or ``<name>_depth.png`` (mm)."""
@@ -102,6 +189,9 @@ class EvalReport:
     images: List[ImageResult] = field(default_factory=list)
     scale: float = 1.0
     scale_fit: Optional[ScaleFit] = None
+    #: With anchoring: what it did per image (by name), and its lines.
+    anchors: Dict[str, AnchorReport] = field(default_factory=dict)
+    anchor_lines: List[str] = field(default_factory=list)
 
     @property
     def mean(self) -> dict:
@@ -137,14 +227,15 @@ def resize_prediction(pred: np.ndarray, shape) -> np.ndarray:
 def evaluate(samples: Sequence[Sample], predict: Predictor, protocol: Protocol, *,
              camera: Optional[CameraSpec] = None, depth_scale: Optional[float] = None,
              median_scaling: bool = False, fit: bool = False, scale: float = 1.0,
-             progress: bool = False) -> EvalReport:
+             progress: bool = False, anchoring: Optional[EvalAnchoring] = None) -> EvalReport:
     """
     Evaluate ``predict`` on ``samples`` with ``protocol``.
 
     ``camera`` (if set) overrides each sample's own intrinsics; ``depth_scale``
     (if set) overrides the sample's and the protocol's ground-truth PNG scale.
     ``scale`` multiplies every prediction before the metrics (to check a
-    calibration); ``fit`` fits the scale of the raw predictions.
+    calibration); ``fit`` fits the scale of the raw predictions. ``anchoring``
+    anchors each prediction first (the metrics are then the anchored ones).
     """
     report = EvalReport(protocol, scale=float(scale))
     fitter = ScaleFitter(protocol) if fit else None
@@ -155,7 +246,17 @@ def evaluate(samples: Sequence[Sample], predict: Predictor, protocol: Protocol, 
         info = cam.for_size(rgb.shape[1], rgb.shape[0]) if cam is not None else None
         gt_scale = depth_scale or sample.depth_scale or protocol.depth_scale
         gt = read_depth(sample.depth_path, gt_scale)
-        pred = resize_prediction(predict(sample, rgb, info), gt.shape)
+        if anchoring is None:
+            pred = predict(sample, rgb, info)
+        else:
+            anchor = anchoring.anchor(sample, gt, protocol)
+            pred, anchor_report, events = anchoring.predict(predict, sample, rgb, info, anchor)
+            report.anchors[sample.name] = anchor_report
+            report.anchor_lines += [f'{sample.name}: {e.text}' for e in events
+                                    if e.kind != 'anchor_acquired']
+            if anchor is None:
+                report.anchor_lines.append(f'{sample.name}: no anchor file')
+        pred = resize_prediction(pred, gt.shape)
         report.images.append(evaluate_image(gt, pred, protocol, name=sample.name,
                                             median_scaling=median_scaling, scale=scale))
         if fitter is not None:
@@ -168,9 +269,12 @@ def evaluate(samples: Sequence[Sample], predict: Predictor, protocol: Protocol, 
 def write_csv(path, report: EvalReport) -> None:
     """Write one row per image and a final ``mean`` row."""
     scaled = report.scaled_mean is not None
+    anchored = bool(report.anchors)
     header = ['name', 'valid_px', 'missing_px', *METRIC_NAMES]
     if scaled:
         header += ['median_scale', *(f'ms_{n}' for n in METRIC_NAMES)]
+    if anchored:
+        header += ['anchor_state', 'anchor_scale', 'anchor_inliers', 'anchor_anchors']
     with open(path, 'w', newline='', encoding='utf-8') as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -178,6 +282,8 @@ def write_csv(path, report: EvalReport) -> None:
             row = [r.name, r.valid, r.missing, *(_num(r.metrics[n]) for n in METRIC_NAMES)]
             if scaled:
                 row += [_num(r.median_scale), *(_num(r.scaled_metrics[n]) for n in METRIC_NAMES)]
+            if anchored:
+                row += _anchor_cells(report.anchors.get(r.name))
             writer.writerow(row)
         row = ['mean', report.valid, report.missing,
                *(_num(report.mean[n]) for n in METRIC_NAMES)]
@@ -186,6 +292,24 @@ def write_csv(path, report: EvalReport) -> None:
             row += [_num(float(np.median(scales)) if scales else math.nan),
                     *(_num(report.scaled_mean[n]) for n in METRIC_NAMES)]
         writer.writerow(row)
+
+
+def _anchor_cells(a: Optional[AnchorReport]) -> list:
+    if a is None or a.correction is None:
+        return [a.state if a is not None else 'off', 'nan', 0, 0]
+    return [a.state, _num(a.correction.scale), a.inliers, a.anchors]
+
+
+def format_anchors(report: EvalReport) -> str:
+    """Return one line on what anchoring did over the images."""
+    used = [a for a in report.anchors.values() if a.correction is not None]
+    text = f'anchored {len(used)} of {len(report.anchors)} image(s)'
+    if used:
+        scales = [a.correction.scale for a in used]
+        inliers = [a.inliers for a in used]
+        text += (f': scale {min(scales):.4f} .. {max(scales):.4f}, inliers '
+                 f'{min(inliers)} .. {max(inliers)} of {max(a.anchors for a in used)}')
+    return text
 
 
 def _num(value) -> str:
@@ -280,9 +404,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--cy', type=float)
     g = p.add_argument_group('predictions')
     add_model_arguments(g, "px at network input; 0 = the checkpoint's")
-    g.add_argument('--predictions', metavar='DIR',
-                   help='evaluate precomputed predictions instead of a model: <name>.npy '
-                        '(metres) or <name>_depth.png (mm, as depth_node_run writes)')
+    g.add_argument('--predictions', metavar='DIR|BAG',
+                   help='evaluate precomputed predictions instead of a model: a folder of '
+                        '<name>.npy (metres) or <name>_depth.png (mm, as depth_node_run --out '
+                        'writes), or a rosbag2 of depth_node_run --out-bag (depth/image or '
+                        'depth/image/compressedDepth)')
+    g.add_argument('--prediction-topic', metavar='TOPIC',
+                   help='depth topic of a --predictions bag (default: the only '
+                        '<ns>/depth/image or <ns>/depth/image/compressedDepth)')
     g = p.add_argument_group('report')
     g.add_argument('--median-scaling', action='store_true',
                    help='also report scale-free accuracy (per-image median scaling)')
@@ -292,6 +421,30 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--per-image', action='store_true', help='print every image')
     g.add_argument('--max-frames', type=int, default=0, help='evaluate the first N pairs')
     g.add_argument('--no-progress', action='store_true')
+    g = p.add_argument_group(
+        'anchoring (the node\'s anchor.* parameters; README, Anchoring to a range sensor)')
+    g.add_argument('--anchor-points', type=int, default=0, metavar='N',
+                   help='anchor every prediction to N points drawn from its ground truth (a '
+                        'simulated sparse sensor); the metric columns are the anchored ones '
+                        '(0 = no anchoring, the default)')
+    g.add_argument('--anchor-noise', type=float, default=0.02, metavar='SIGMA',
+                   help='relative noise of each simulated anchor: z = gt exp(SIGMA n), n ~ '
+                        'N(0, 1) (default: %(default)s; 0 = the ground truth as it is)')
+    g.add_argument('--anchor-outliers', type=float, default=0.05, metavar='FRACTION',
+                   help='fraction of simulated anchors that measure gt x U(0.3, 3) instead '
+                        '(default: %(default)s)')
+    g.add_argument('--anchor-seed', type=int, default=0, help='seed of the simulated anchors')
+    g.add_argument('--anchor-depth', metavar='DIR',
+                   help='anchor to one depth file per image from DIR instead (matched by name; '
+                        '16-bit PNG, .npy metres), as depth_node_run --anchor-depth')
+    g.add_argument('--anchor-depth-scale', type=float, default=1000.0, metavar='UNITS',
+                   help='PNG units per metre of --anchor-depth files (default: %(default)s)')
+    g.add_argument('--anchor-min-inliers', type=int,
+                   default=PARAMETERS_BY_NAME['anchor.min_inliers'].default,
+                   help='anchor.min_inliers (default: %(default)s)')
+    g.add_argument('--anchor-max-correction', type=float,
+                   default=PARAMETERS_BY_NAME['anchor.max_correction'].default,
+                   help='anchor.max_correction (default: %(default)s)')
     g = p.add_argument_group('calibration')
     g.add_argument('--fit-scale', action='store_true',
                    help='fit ground truth / prediction (robust median) and print the '
@@ -320,6 +473,10 @@ def run(args) -> int:
     """Evaluate as ``args`` says and print the report; return the exit status."""
     protocol = PROTOCOLS[args.dataset].with_overrides(args.min_depth, args.max_depth, args.crop)
     root = Path(args.data)
+    anchoring = eval_anchoring(args)
+    if args.sequence and anchoring is not None:
+        raise OfflineInputError('--sequence does not take --anchor-points or --anchor-depth '
+                                '(yet): evaluate the anchored scale without it')
     samples = find_samples(root)
     if args.max_frames > 0:
         samples = samples[:args.max_frames]
@@ -331,14 +488,20 @@ def run(args) -> int:
                         args.fx, args.fy, args.cx, args.cy)
     current = None
     source = ''
-    if args.predictions:
+    if args.predictions and is_bag(args.predictions):
+        predict = BagPredictor(args.predictions, args.prediction_topic, count=len(samples))
+        label = predict.describe()
+        if args.reference_focal > 0:
+            current, source = args.reference_focal, '--reference-focal'
+    elif args.predictions:
         predict = FolderPredictor(args.predictions)
         label = f'predictions in {args.predictions}'
         if args.reference_focal > 0:
             current, source = args.reference_focal, '--reference-focal'
     else:
         model = load_model(args.model, args.device, args.precision,
-                           reference_focal=args.reference_focal, mask_sky=not args.keep_sky)
+                           reference_focal=args.reference_focal, mask_sky=not args.keep_sky,
+                           announce=announcer(PROG))
         predict = ModelPredictor(model, not args.no_focal_scaling)
         label = model.describe()
         current = model.reference_focal
@@ -348,21 +511,44 @@ def run(args) -> int:
     print(f'{PROG}: {label}')
     if args.sequence:
         return run_sequence(args, samples, predict, protocol, camera)
+    if anchoring is not None:
+        print(f'{PROG}: {anchoring.describe()}')
     report = evaluate(samples, predict, protocol, camera=camera, depth_scale=args.depth_scale,
                       median_scaling=args.median_scaling or args.fit_scale, fit=args.fit_scale,
-                      scale=args.scale, progress=not args.no_progress)
+                      scale=args.scale, progress=not args.no_progress, anchoring=anchoring)
     if args.scale != 1.0:
         print(f'{PROG}: predictions multiplied by {args.scale:g}')
     print(format_table(report, args.per_image))
     if report.missing:
         print(f'{PROG}: {report.missing} pixels with ground truth had no prediction (NaN) and '
               'were left out')
+    if anchoring is not None:
+        for line in report.anchor_lines:
+            print(f'{PROG}: warning: {line}', file=sys.stderr)
+        print(f'{PROG}: {format_anchors(report)}')
     if args.csv:
         write_csv(args.csv, report)
         print(f'{PROG}: wrote {args.csv}')
     if report.scale_fit is not None:
         print(format_scale_fit(report.scale_fit, current, not args.no_focal_scaling, source))
     return 0 if report.valid else 1
+
+
+def eval_anchoring(args) -> Optional[EvalAnchoring]:
+    """Return the anchoring of the command line (None: no anchoring)."""
+    if args.anchor_points < 0:
+        raise OfflineInputError(f'--anchor-points must be >= 0; got {args.anchor_points}')
+    if args.anchor_points and args.anchor_depth:
+        raise OfflineInputError('pass --anchor-points N or --anchor-depth DIR, not both')
+    if not (args.anchor_noise >= 0 and 0 <= args.anchor_outliers <= 1):
+        raise OfflineInputError('--anchor-noise must be >= 0 and --anchor-outliers within 0..1')
+    if not args.anchor_points and not args.anchor_depth:
+        return None
+    options = anchor_options(args)
+    if args.anchor_depth:
+        return EvalAnchoring(AnchorFolder(args.anchor_depth, args.anchor_depth_scale), options)
+    return EvalAnchoring(SimulatedSensor(args.anchor_points, args.anchor_noise,
+                                         args.anchor_outliers, args.anchor_seed), options)
 
 
 def run_sequence(args, samples: Sequence[Sample], predict: Predictor, protocol: Protocol,

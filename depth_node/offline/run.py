@@ -7,15 +7,20 @@ Input: an image, a folder of images, a video, or a rosbag2 (sqlite3 or MCAP)
 with an image and a camera_info topic. Output: a 16-bit depth PNG
 (millimetres, 0 = invalid) and a colourised PNG per frame, PLY point clouds
 (optionally every Nth frame), and/or a new rosbag2 holding the input topics
-plus ``depth/image``, ``depth/camera_info`` and ``points`` (and, when asked,
-``scan`` and ``depth/colored``) for playback into RViz. Every frame goes
+plus ``depth/image`` (or ``depth/image/compressedDepth``), ``depth/camera_info``
+and ``points`` (and, when asked, ``scan`` and ``depth/colored``) for playback
+into RViz. Every frame goes
 through :class:`~depth_node.frame.FrameProcessor` with the node's options
 (the same parameter names and checks, :func:`node_parameters`) and the
 messages are built by :mod:`depth_node.messages`, so depth, scaling, camera,
 decimation, edge filter, points and scan are exactly what the node publishes.
+Anchoring to a range sensor takes a folder of depth files (``--anchor-depth``)
+or a bag's anchor topics (``--anchor-depth-topic``, ``--anchor-points-topic``),
+paired with the images as the node pairs its ``anchor/*`` subscriptions.
 """
 
 import argparse
+import collections
 from pathlib import Path
 import sys
 import time
@@ -25,22 +30,27 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .anchors import ANCHOR_TYPES, AnchorFolder, BagAnchors, RunAnchors
 from .bag import BagWriter, require_rosbags
 from .cameras import CameraSpec, find_intrinsics_file, read_intrinsics_file
-from .cli import add_model_arguments, cli_main, EXIT_FAILED, EXIT_OK, OfflineInputError
+from .cli import (add_model_arguments, announcer, cli_main, error_text, EXIT_FAILED, EXIT_OK,
+                  OfflineInputError)
 from .datasets import depth_png_array
 from .ply import write_ply
 from .sequence import add_temporal_arguments, temporal_parameters
 from .sources import BagSource, expand_inputs, ImageFilesSource, VideoSource
 from .. import messages
 from ..camera import CameraInfoFields
+from ..compressed_depth import CompressedDepthEncoder, CompressedDepthOptions
 from ..conversions import rgb_from_array
 from ..errors import DepthNodeError
 from ..frame import FrameProcessor, OutputOptions
 from ..geometry import cloud_points
 from ..models import load_model
-from ..params import check_parameter, check_parameters, DEPTH_ENCODING_CHOICES
+from ..params import (check_parameter, check_parameters, COMPRESSED_DEPTH_FORMAT_CHOICES,
+                      DEPTH_ENCODING_CHOICES, PARAMETERS_BY_NAME)
 from ..scan import scan_frame_id
+from ..stream import Event
 from ..visualize import colorize_depth, save_png, side_by_side
 
 PROG = 'depth_node_run'
@@ -106,6 +116,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--depth-encoding', choices=DEPTH_ENCODING_CHOICES, default='32FC1',
                    help='encoding of depth/image in the bag (default: %(default)s)')
     g.add_argument('--no-points', action='store_true', help='no points topic in the bag')
+    g.add_argument('--compressed-depth', action='store_true',
+                   help='write <namespace>/depth/image/compressedDepth (sensor_msgs/'
+                        "CompressedImage, compressed_depth_image_transport's format) instead "
+                        'of the raw depth/image')
+    g.add_argument('--raw-depth', action='store_true',
+                   help='with --compressed-depth: write the raw depth/image too')
+    g.add_argument('--compressed-depth-format', choices=COMPRESSED_DEPTH_FORMAT_CHOICES,
+                   default='png', help='depth.image.compressedDepth.format (default: '
+                                       '%(default)s; rvl needs Jazzy or later to decode)')
+    g.add_argument('--png-level', type=int, default=1,
+                   help='depth.image.compressedDepth.png_level (default: %(default)s)')
+    g.add_argument('--compressed-depth-max', type=float, default=100.0, metavar='M',
+                   help='depth.image.compressedDepth.depth_max, m (default: %(default)s)')
+    g.add_argument('--compressed-depth-quantization', type=float, default=100.0, metavar='Z0',
+                   help='depth.image.compressedDepth.depth_quantization (default: '
+                        '%(default)s)')
     g = p.add_argument_group('points (PLY and the points topic, as the node parameters)')
     g.add_argument('--points-stride', type=int, default=1, help='keep every Nth pixel')
     g.add_argument('--no-points-rgb', action='store_true', help='no colour in the points')
@@ -136,6 +162,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--colored', action='store_true',
                    help='write the bgr8 colourised depth on <namespace>/depth/colored into '
                         '--out-bag (the node\'s depth/colored; range: --color-range)')
+    g = p.add_argument_group(
+        'anchoring to a range sensor (as the node parameters anchor.*; README, Anchoring)')
+    g.add_argument('--anchor-depth', metavar='DIR',
+                   help="the node's anchor/depth from a folder: one depth file per image, "
+                        'matched by name (<name>.png or <name>_depth.png 16-bit, <name>.npy '
+                        'metres; or the same last number); 0 or NaN = no measurement')
+    g.add_argument('--anchor-depth-scale', type=float, default=1000.0, metavar='UNITS',
+                   help='PNG units per metre of --anchor-depth (default: %(default)s = mm)')
+    g.add_argument('--anchor-depth-topic', metavar='TOPIC',
+                   help='rosbag2 input: sensor_msgs/Image topic (32FC1 m, 16UC1 mm) to anchor to')
+    g.add_argument('--anchor-points-topic', metavar='TOPIC',
+                   help="rosbag2 input: sensor_msgs/PointCloud2 topic (in the image's optical "
+                        'frame) to anchor to')
+    for name, metavar in (('stamp_tolerance', 'S'), ('hold_time', 'S'),
+                          ('min_inliers', 'N'), ('max_correction', 'FACTOR')):
+        spec = PARAMETERS_BY_NAME[f'anchor.{name}']
+        g.add_argument(f"--anchor-{name.replace('_', '-')}", metavar=metavar,
+                       type=int if spec.type == 'integer' else float, default=spec.default,
+                       help=f'anchor.{name} (default: %(default)s)')
     add_temporal_arguments(p)
     return p
 
@@ -235,6 +280,10 @@ class BagOutput:
         self.points_topic = f'{ns}/points'
         self.scan_topic = f'{ns}/scan'
         self.colored_topic = f'{ns}/depth/colored'
+        self.compressed_topic = f'{ns}/depth/image/compressedDepth'
+        self.compressor = (CompressedDepthEncoder(compressed_depth_options(args))
+                           if args.compressed_depth else None)
+        self.raw_depth = not args.compressed_depth or args.raw_depth
 
     @staticmethod
     def namespace(args, source) -> str:
@@ -248,6 +297,8 @@ class BagOutput:
                 outputs.add(f'{ns}/scan')
             if args.colored:
                 outputs.add(f'{ns}/depth/colored')
+            if args.compressed_depth:
+                outputs.add(f'{ns}/depth/image/compressedDepth')
             clash = sorted(outputs & {c.topic for c in source.connections})
             if clash:
                 raise OfflineInputError(
@@ -283,8 +334,13 @@ class BagOutput:
                               messages.image(types, header, h, w, encoding, w * 3, data.data))
             self.writer.write(self.info_topic, 'sensor_msgs/msg/CameraInfo', log_ns,
                               messages.camera_info(types, header, CameraInfoFields.of(info)))
-        self.writer.write(self.depth_topic, 'sensor_msgs/msg/Image', log_ns,
-                          messages.depth_image(types, header, out))
+        if self.raw_depth:
+            self.writer.write(self.depth_topic, 'sensor_msgs/msg/Image', log_ns,
+                              messages.depth_image(types, header, out))
+        if self.compressor is not None:
+            self.writer.write(self.compressed_topic, 'sensor_msgs/msg/CompressedImage', log_ns,
+                              messages.compressed_image(types, header,
+                                                        self.compressor.encode_output(out)))
         self.writer.write(self.depth_info_topic, 'sensor_msgs/msg/CameraInfo', log_ns,
                           messages.camera_info(types, header, out.camera_info))
         if out.cloud is not None:
@@ -305,8 +361,9 @@ class BagOutput:
 
     def summary(self) -> str:
         """Return the topics written, in one line."""
-        new = [t for t in (self.depth_topic, self.depth_info_topic, self.points_topic,
-                           self.scan_topic, self.colored_topic) if t in self.writer.counts]
+        new = [t for t in (self.depth_topic, self.compressed_topic, self.depth_info_topic,
+                           self.points_topic, self.scan_topic, self.colored_topic)
+               if t in self.writer.counts]
         others = len(self.writer.counts) - len(new)
         counts = ', '.join(f'{t} ({self.writer.counts[t]})' for t in new)
         return f'{self.writer.path} ({self.args.bag_storage}): {counts} + {others} input topic(s)'
@@ -319,8 +376,12 @@ def run(args) -> int:
     if args.every < 1 or args.points_stride < 1 or args.ply_every < 0 or args.max_frames < 0:
         raise OfflineInputError('--every and --points-stride must be >= 1, --ply-every and '
                                 '--max-frames >= 0')
-    if (args.scan or args.colored) and not args.out_bag:
-        raise OfflineInputError('--scan and --colored write topics of --out-bag; pass one')
+    if (args.scan or args.colored or args.compressed_depth) and not args.out_bag:
+        raise OfflineInputError('--scan, --colored and --compressed-depth write topics of '
+                                '--out-bag; pass one')
+    if args.raw_depth and not args.compressed_depth:
+        raise OfflineInputError('--raw-depth keeps depth/image beside --compressed-depth; '
+                                'without it depth/image is written anyway')
     output_options(args, True, bool(args.out_bag))  # parameter errors before the model loads
     if args.out_bag:
         require_rosbags()
@@ -328,12 +389,44 @@ def run(args) -> int:
             raise OfflineInputError(f'{args.out_bag} exists already; rosbag2 output must be new')
     start_ns = time.time_ns()
     source, description = open_source(args, start_ns)
+    anchors = None
     try:
         if args.out_bag:
             BagOutput.namespace(args, source)
-        return _run(args, source, description)
+        anchors = open_anchors(args, source)
+        return _run(args, source, description, anchors)
     finally:
+        if anchors is not None:
+            anchors.close()
         source.close()
+
+
+def open_anchors(args, source) -> Optional[RunAnchors]:
+    """Return the anchors of the command line for ``source`` (None: no anchoring)."""
+    topics = [t for t in (args.anchor_depth_topic, args.anchor_points_topic) if t]
+    if topics and not isinstance(source, BagSource):
+        raise OfflineInputError('--anchor-depth-topic and --anchor-points-topic take a rosbag2 '
+                                'input; for images and videos pass --anchor-depth DIR')
+    if not topics and not args.anchor_depth:
+        return None
+    folder = AnchorFolder(args.anchor_depth, args.anchor_depth_scale) if args.anchor_depth \
+        else None
+    bags = []
+    try:
+        for topic, kind in ((args.anchor_depth_topic, 'depth'),
+                            (args.anchor_points_topic, 'points')):
+            if topic:
+                bag = BagAnchors(source.path, topic, args.anchor_stamp_tolerance)
+                bags.append(bag)
+                if bag.kind != kind:
+                    raise OfflineInputError(
+                        f"{topic} is {ANCHOR_TYPES[bag.kind]}: pass it as "
+                        f"--anchor-{bag.kind}-topic")
+    except Exception:
+        for bag in bags:
+            bag.close()
+        raise
+    return RunAnchors(folder, tuple(bags))
 
 
 def node_parameters(args, ply: bool, bag: bool) -> dict:
@@ -360,11 +453,26 @@ def node_parameters(args, ply: bool, bag: bool) -> dict:
         'scan.height': args.scan_height, 'scan.range_min': args.scan_range_min,
         'scan.range_max': args.scan_range_max,
         'colored.min_depth': color_range[0], 'colored.max_depth': color_range[1],
+        'depth.image.compressedDepth.format': args.compressed_depth_format,
+        'depth.image.compressedDepth.png_level': args.png_level,
+        'depth.image.compressedDepth.depth_max': args.compressed_depth_max,
+        'depth.image.compressedDepth.depth_quantization': args.compressed_depth_quantization,
+        'anchor.depth': bool(args.anchor_depth or args.anchor_depth_topic),
+        'anchor.points': bool(args.anchor_points_topic),
+        'anchor.stamp_tolerance': args.anchor_stamp_tolerance,
+        'anchor.hold_time': args.anchor_hold_time,
+        'anchor.min_inliers': args.anchor_min_inliers,
+        'anchor.max_correction': args.anchor_max_correction,
         **temporal_parameters(args),
     }
     cfg = {name: check_parameter(name, value) for name, value in cfg.items()}
     check_parameters(cfg)
     return cfg
+
+
+def compressed_depth_options(args) -> CompressedDepthOptions:
+    """Return the compressedDepth options of the command line (the node's parameters)."""
+    return CompressedDepthOptions.from_parameters(node_parameters(args, False, True))
 
 
 def output_options(args, ply: bool, bag: bool) -> OutputOptions:
@@ -373,9 +481,10 @@ def output_options(args, ply: bool, bag: bool) -> OutputOptions:
                                          colored=bool(bag and args.colored))
 
 
-def _run(args, source, description: str) -> int:
+def _run(args, source, description: str, anchors: Optional[RunAnchors] = None) -> int:
     model = load_model(args.model, args.device, args.precision,
-                       reference_focal=args.reference_focal, mask_sky=not args.keep_sky)
+                       reference_focal=args.reference_focal, mask_sky=not args.keep_sky,
+                       announce=announcer(PROG))
     processor = FrameProcessor(model)
     print(f'{PROG}: {description}')
     print(f'{PROG}: {model.describe()}')
@@ -384,6 +493,7 @@ def _run(args, source, description: str) -> int:
     noted = set()
     scan_warned = set()
     drops: dict = {}
+    anchor_states: collections.Counter = collections.Counter()
     processed = 0
     t0 = time.perf_counter()
     progress = tqdm(total=len(source), unit='frame', desc=PROG, file=sys.stderr,
@@ -404,15 +514,23 @@ def _run(args, source, description: str) -> int:
                                'pass --scan-frame-id', file=sys.stderr)
             opts.scan = scan_frame is not None
             try:
+                anchor, anchor_events = anchors.for_frame(frame) if anchors else ([], [])
+            except DepthNodeError as exc:  # an unreadable anchor file: the frame goes on
+                anchor, anchor_events = [], [Event('anchor_invalid', 'warning', str(exc))]
+            for event in anchor_events:
+                if event.kind not in noted:
+                    noted.add(event.kind)
+                    progress.write(f'{PROG}: note: {event.text}', file=sys.stderr)
+            try:
                 decoded = frame.image()
                 info = frame.camera_info()
                 out = processor.process_pixels(
                     decoded.pixels, decoded.rgb_order, info, opts, encoding=decoded.encoding,
-                    frame_id=frame.frame_id, stamp_ns=frame.stamp_ns)
+                    frame_id=frame.frame_id, stamp_ns=frame.stamp_ns, anchor=anchor)
             except DepthNodeError as exc:
                 reason = type(exc).__name__
                 if reason not in drops:
-                    progress.write(f'{PROG}: warning: dropped {frame.name}: {exc}',
+                    progress.write(f'{PROG}: warning: dropped {frame.name}: {error_text(exc)}',
                                    file=sys.stderr)
                 drops[reason] = drops.get(reason, 0) + 1
                 progress.update(1)
@@ -421,6 +539,8 @@ def _run(args, source, description: str) -> int:
                 if event.kind not in noted:
                     noted.add(event.kind)
                     progress.write(f'{PROG}: note: {event.text}', file=sys.stderr)
+            if anchors is not None:
+                anchor_states[out.anchor.state] += 1
             if files is not None:
                 files.write(frame.name, out, ply)
             if bag is not None:
@@ -438,6 +558,13 @@ def _run(args, source, description: str) -> int:
     for output in (files, bag):
         if output is not None:
             print(f'{PROG}: wrote {output.summary()}')
+    if anchors is not None:
+        print(f"{PROG}: anchoring: {anchor_states['anchored']} frame(s) anchored, "
+              f"{anchor_states['held']} on a held correction, {anchor_states['network']} on the "
+              "network's own scale")
+        if anchors.folder is not None and anchors.folder.missing:
+            print(f'{PROG}: {len(anchors.folder.missing)} frame(s) had no anchor file in '
+                  f'{anchors.folder.folder}', file=sys.stderr)
     if drops:
         text = ', '.join(f'{n} {reason}' for reason, n in drops.items())
         print(f'{PROG}: dropped {sum(drops.values())} frame(s): {text}', file=sys.stderr)

@@ -193,20 +193,25 @@ class RosPeer(Feeder):
     The test's side of the graph: the tests' Feeder, plus diagnostics and service clients.
 
     ``namespace`` is the node's namespace (each process gets its own, so several
-    can share the test's domain); ``node_name`` its name. The peer spins itself.
+    can share the test's domain); ``node_name`` its name; ``camera`` one of the
+    node's ``cameras`` (its topics are under ``<namespace>/<camera>`` and its
+    diagnostics status is that camera's). The peer spins itself.
     """
 
     def __init__(self, context, namespace: str, node_name: str = 'depth_node', *,
                  compressed: bool = False, latched_info: bool = False,
-                 keep: int = 64):
+                 keep: int = 64, camera: str = ''):
         self.namespace = namespace.rstrip('/')
-        super().__init__('blackbox_peer', context=context, namespace=self.namespace,
+        self.camera = camera
+        super().__init__('blackbox_peer', context=context,
+                         namespace=f'{self.namespace}/{camera}' if camera else self.namespace,
                          compressed=compressed, info_qos=LATCHED if latched_info else RELIABLE,
                          keep=keep)
         self.fqn = f'{self.namespace}/{node_name}'
         self.diag: Optional[Dict[str, str]] = None
         self.diag_count = 0
-        self._diag_name = f'{self.fqn.lstrip("/")}: metric depth'
+        self._diag_name = (f'{self.fqn.lstrip("/")}: {camera + " " if camera else ""}'
+                           'metric depth')
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, RELIABLE)
         self.set_client = self.create_client(SetParameters, f'{self.fqn}/set_parameters')
         self.get_client = self.create_client(GetParameters, f'{self.fqn}/get_parameters')

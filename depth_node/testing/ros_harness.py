@@ -89,6 +89,11 @@ class Harness:
         if wait_ready:
             self.wait_ready()
 
+    @property
+    def camera(self):
+        """Return the node's first (or only) camera pipeline."""
+        return self.node.pipelines[0]
+
     # The feeder's buckets and helpers, under the names tests use.
     @property
     def depths(self):
@@ -121,8 +126,8 @@ class Harness:
         return self.io.info_pub
 
     def wait_ready(self, timeout=10.0):
-        """Wait until the node subscribes to the inputs and its outputs are discovered."""
-        self.wait_for(lambda: self.node.image_sub is not None and self.node.info_sub is not None
+        """Wait until the node subscribes to every camera's inputs and its outputs are seen."""
+        self.wait_for(lambda: all(p.subscribed for p in self.node.pipelines)
                       and self.io.image_pub.get_subscription_count() > 0
                       and self.io.count_publishers('depth/image') > 0, timeout,
                       'node subscribed and outputs matched')
