@@ -244,7 +244,7 @@ class TemporalStabilizer:
         return out
 
     # ------------------------------------------------------------------ diagnostics
-    def diagnostic_values(self) -> List[Tuple[str, str]]:
+    def diagnostics(self) -> List[Tuple[str, str]]:
         """Return the stabiliser's key/values for /diagnostics (``temporal.*`` keys)."""
         last = self.last
         values = [

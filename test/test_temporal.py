@@ -230,7 +230,7 @@ def test_disabled_passes_through_and_forgets(scene):
 
 def test_diagnostic_values(scene, other_scene):
     stabilizer = TemporalStabilizer()
-    assert dict(stabilizer.diagnostic_values())['temporal.factor'] == 'n/a'
+    assert dict(stabilizer.diagnostics())['temporal.factor'] == 'n/a'
     maps = [network(scene, 1.0, seed=0), network(scene, 0.9, seed=1),
             network(other_scene, 1.0, seed=2), network(other_scene, 1.0, seed=3)]
     stamps = [T0, T0 + PERIOD, T0 + 2 * PERIOD, T0 + 2 * PERIOD + 10**9]
@@ -242,13 +242,13 @@ def test_diagnostic_values(scene, other_scene):
     alpha = 1.0 - math.exp(-(PERIOD * 1e-9) / ON.time_constant)
     factor = math.exp((1.0 - alpha) * log_r)
     assert abs(factor / (1 / 0.9) ** (1 - alpha) - 1) < 0.01
-    values = dict(stabilizer.diagnostic_values())
+    values = dict(stabilizer.diagnostics())
     assert values['temporal.factor'] == f'{factor:.4f}'
     assert values['temporal.gate_pass'] == f'{passing:.3f}' and passing > 0.95
     assert (values['temporal.anchored'], values['temporal.last_reset']) == ('false', 'none')
     assert values['temporal.resets'] == '0'
     stream(stabilizer, maps[2:], stamps=stamps[2:])  # a cut, then a gap
-    values = stabilizer.diagnostic_values()
+    values = stabilizer.diagnostics()
     assert [k for k, _ in values] == (
         ['temporal.factor', 'temporal.gate_pass', 'temporal.anchored', 'temporal.last_reset',
          'temporal.resets'] + [f'temporal.resets.{r}' for r in RESET_REASONS])
