@@ -245,7 +245,7 @@ class TemporalStabilizer:
 
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self) -> List[Tuple[str, str]]:
-        """Return the stabiliser's key/values for /diagnostics (``temporal.*`` keys)."""
+        """Return the stabiliser's key/values for its camera's status (``temporal.*`` keys)."""
         last = self.last
         values = [
             ('temporal.factor', 'n/a' if last is None else f'{last.factor:.4f}'),
