@@ -107,26 +107,38 @@ def decimated_camera_info_fields(fields: CameraInfoFields, n: int) -> CameraInfo
     """
     Return the CameraInfo fields of every ``n``-th pixel of the image ``fields`` describe.
 
-    image_proc's resize with scale ``1 / n``: K's and P's fx, fy, cx, cy (and P's
-    Tx) times ``1 / n``, width, height and the ROI times ``1 / n`` and truncated
-    (here by integer division, which is what the truncation means, without
-    its floating-point rounding); D, R, binning and the distortion model are
-    unchanged (distortion acts on normalised coordinates). The result describes
-    :func:`~depth_node.geometry.decimate` of the image exactly, with
-    :meth:`~depth_node.geometry.Intrinsics.decimated`'s intrinsics.
+    As image_proc's resize with scale ``1 / n``: K's and P's fx, fy, cx, cy (and P's
+    Tx) times ``1 / n``, width, height and the ROI's size and offset divided by ``n``
+    (integer division: resize's truncation without its floating-point rounding);
+    D, R, binning and the distortion model unchanged (distortion acts on
+    normalised coordinates). Where the ROI's offset is not a multiple of ``n`` the
+    remainder is folded into cx and cy: ``cx' = x_offset // n + (cx - x_offset) / n``
+    (resize would leave the principal point ``(x_offset mod n) / n`` px off the
+    image; cx is the same as ``cx / n`` without an ROI). So image_geometry, which
+    reads ``(cx - x_offset) / binning_x``, gets ``(cx - x_offset) / (binning_x n)``:
+    pixel u of the result sees the ray of pixel ``n u`` of the input, as
+    :func:`~depth_node.geometry.decimate` takes it, and the result describes the
+    same camera as :meth:`~depth_node.geometry.Intrinsics.decimated`.
     """
     n = int(n)
     if n < 1:
         raise ValueError(f'decimation must be >= 1; got {n}')
     if n == 1:
         return fields
-    k = list(fields.k)
-    for i in (0, 2, 4, 5):  # fx, cx, fy, cy
-        k[i] /= n
-    p = list(fields.p)
-    for i in (0, 2, 3, 5, 6):  # fx, cx, Tx, fy, cy
-        p[i] /= n
     roi = fields.roi
+    # The ROI's offset counts where intrinsics_from_camera_info uses it (a real sub-window).
+    used = roi.width > 0 and roi.height > 0 and (roi.width, roi.height) != (
+        fields.width, fields.height)
+    ox, oy = (roi.x_offset, roi.y_offset) if used else (0, 0)
+    k = list(fields.k)
+    p = list(fields.p)
+    for values, (ix, iy) in ((k, (2, 5)), (p, (2, 6))):
+        values[ix] = ox // n + (values[ix] - ox) / n
+        values[iy] = oy // n + (values[iy] - oy) / n
+    for i in (0, 4):  # K's fx, fy
+        k[i] /= n
+    for i in (0, 3, 5):  # P's fx, Tx, fy
+        p[i] /= n
     return replace(
         fields, width=fields.width // n, height=fields.height // n, k=tuple(k), p=tuple(p),
         roi=RegionOfInterest(roi.x_offset // n, roi.y_offset // n, roi.height // n,

@@ -40,12 +40,16 @@ from .scan import scan_frame_id, unknown_frame_text
 #: Seconds between lines of the same kind (a problem, a stream change), per camera.
 THROTTLE_S = 5.0
 #: Outputs: (attribute, message type, topic under the camera); scan_pub only with
-#: publish_scan. With no subscriber on any of them the camera runs no inference. The
-#: compressed ones (image_transport's names) are encoded only while subscribed.
-OUTPUTS = (('depth_pub', Image, 'depth/image'), ('info_pub', CameraInfo, 'depth/camera_info'),
+#: publish_scan. With no subscriber on any of them the camera runs no inference. The depth
+#: image goes on depth/image in 32FC1 and on depth/image_raw in 16UC1 (REP 118,
+#: messages.depth_image_topic), its compressedDepth below it; the compressed ones
+#: (image_transport's names) are encoded only while subscribed.
+OUTPUTS = (('depth_pub', Image, 'depth/image'), ('depth_raw_pub', Image, 'depth/image_raw'),
+           ('info_pub', CameraInfo, 'depth/camera_info'),
            ('points_pub', PointCloud2, 'points'), ('scan_pub', LaserScan, 'scan'),
            ('colored_pub', Image, 'depth/colored'),
            ('compressed_depth_pub', CompressedImage, 'depth/image/compressedDepth'),
+           ('compressed_depth_raw_pub', CompressedImage, 'depth/image_raw/compressedDepth'),
            ('compressed_colored_pub', CompressedImage, 'depth/colored/compressed'))
 
 #: Dropped-frame reasons of the core's typed errors.
@@ -75,9 +79,10 @@ class CameraPipeline:
         self.info_topic = node.resolve_topic_name(self.prefix + 'camera_info')
         self.queue = scheduler.queue(name, rate=self.cfg['rate'], info_topic=self.info_topic)
         self.processor: Optional[FrameProcessor] = None
-        self.depth_pub = self.info_pub = self.points_pub = None
+        self.depth_pub = self.depth_raw_pub = self.info_pub = self.points_pub = None
         self.scan_pub = self.colored_pub = None
-        self.compressed_depth_pub = self.compressed_colored_pub = None
+        self.compressed_depth_pub = self.compressed_depth_raw_pub = None
+        self.compressed_colored_pub = None
         self.depth_encoder = CompressedDepthEncoder(CompressedDepthOptions.from_parameters(
             self.cfg))
         self.image_sub = None
@@ -306,8 +311,9 @@ class CameraPipeline:
     # ---------------------------------------------------------------- frames
     def subscriber_count(self) -> int:
         """Return how many subscriptions the outputs have (points only when published)."""
-        pubs = [self.depth_pub, self.info_pub, self.scan_pub, self.colored_pub,
-                self.compressed_depth_pub, self.compressed_colored_pub]
+        pubs = [self.depth_pub, self.depth_raw_pub, self.info_pub, self.scan_pub,
+                self.colored_pub, self.compressed_depth_pub, self.compressed_depth_raw_pub,
+                self.compressed_colored_pub]
         if self.cfg['publish_points']:
             pubs.append(self.points_pub)
         return sum(p.get_subscription_count() for p in pubs if p is not None)
@@ -415,7 +421,9 @@ class CameraPipeline:
             self.info(first_frame_text(out.intrinsics, pending.prepared.opts,
                                        self.reference_focal()))
         types = self.node.message_types
-        self.depth_pub.publish(messages.depth_image(types, header, out))
+        raw = out.depth_encoding == '16UC1'  # REP 118: depth/image_raw
+        (self.depth_raw_pub if raw else self.depth_pub).publish(
+            messages.depth_image(types, header, out))
         self.info_pub.publish(messages.camera_info(types, header, out.camera_info))
         if out.cloud is not None:
             self.points_pub.publish(messages.point_cloud(types, header, out.cloud))
@@ -430,8 +438,9 @@ class CameraPipeline:
                                                             'jpeg_quality'])
                 self.compressed_colored_pub.publish(
                     messages.compressed_image(types, header, payload))
-        if _subscribed(self.compressed_depth_pub):
-            self.compressed_depth_pub.publish(messages.compressed_image(
+        compressed = self.compressed_depth_raw_pub if raw else self.compressed_depth_pub
+        if _subscribed(compressed):
+            compressed.publish(messages.compressed_image(
                 types, header, self.depth_encoder.encode_output(out)))
         end_to_end_ms = (self.node.get_clock().now().nanoseconds - stamp_ns(header)) * 1e-6
         self.frames.count_published(out.model_ms, end_to_end_ms, time.monotonic())

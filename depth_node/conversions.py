@@ -119,6 +119,24 @@ def depth_to_image_fields(depth: np.ndarray, encoding: str = '32FC1',
     return encoding, width * size, data
 
 
+#: Largest depth a 16UC1 image can carry, metres (65535 mm).
+MAX_16UC1_DEPTH = 65.535
+
+
+def millimetres(depth: np.ndarray):
+    """
+    Return ``(mm, valid)`` of float metres as 16UC1 carries them.
+
+    ``mm`` is the depth in whole millimetres (float32, rounded half to even);
+    ``valid`` is True where that is 1..65535, the pixels a 16UC1 image holds a
+    depth for. Everything else (NaN, +-inf, <= 0.5 mm, beyond 65.535 m) is 0
+    there: no depth (REP 118).
+    """
+    with np.errstate(invalid='ignore', over='ignore'):
+        mm = np.rint(np.asarray(depth, dtype=np.float32) * 1000.0)
+        return mm, (mm > 0) & (mm <= 65535)
+
+
 def image_fields_to_depth(msg) -> np.ndarray:
     """
     Decode a 32FC1 (metres) or 16UC1 (millimetres) depth image into float32 metres.

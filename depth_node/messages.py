@@ -47,6 +47,26 @@ class MessageTypes:
     CompressedImage: Any = None
 
 
+#: REP 118 topics of the depth image by encoding: the canonical float image (metres) on
+#: ``depth/image``, the 16-bit millimetre image ("OpenNI raw representation") on
+#: ``depth/image_raw``, where depth_image_proc's ``convert_metric`` expects it.
+DEPTH_IMAGE_TOPICS = {'32FC1': 'depth/image', '16UC1': 'depth/image_raw'}
+
+
+def depth_image_topic(encoding: str) -> str:
+    """
+    Return the topic (relative name) the depth image of ``encoding`` is published on.
+
+    REP 118 keeps ``image`` for 32-bit float metres and puts 16-bit millimetres on
+    ``image_raw``; :data:`DEPTH_IMAGE_TOPICS`. Raises ValueError for other encodings.
+    """
+    try:
+        return DEPTH_IMAGE_TOPICS[str(encoding)]
+    except KeyError:
+        raise ValueError(
+            f"depth encoding must be '32FC1' or '16UC1', got {encoding!r}") from None
+
+
 def _same(value):
     return value
 

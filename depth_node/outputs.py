@@ -20,6 +20,7 @@ from .camera import CameraInfoFields
 from .correction import Correction
 from .filters import DEFAULT_MIN_ANGLE
 from .geometry import CloudData, Intrinsics
+from .params import scan_period
 from .scan import DEFAULT_RANGE_MAX, DEFAULT_RANGE_MIN, ScanData
 from .stream import Event
 from .temporal import TemporalOptions, TemporalResult
@@ -73,6 +74,8 @@ class OutputOptions:
     scan_height: int = 1
     scan_range_min: float = DEFAULT_RANGE_MIN
     scan_range_max: float = DEFAULT_RANGE_MAX
+    #: LaserScan.scan_time in seconds (``scan.scan_time``, or the period of ``rate``).
+    scan_time: float = 0.1
     #: The colourised depth (``depth/colored``; ``colored.*``, 0 = automatic).
     colored: bool = False
     colored_min_depth: float = 0.0
@@ -110,7 +113,7 @@ class OutputOptions:
             edge_filter_depth=bool(cfg['edge_filter.apply_to_depth']),
             scan=bool(cfg['publish_scan']), scan_height=int(cfg['scan.height']),
             scan_range_min=float(cfg['scan.range_min']),
-            scan_range_max=float(cfg['scan.range_max']),
+            scan_range_max=float(cfg['scan.range_max']), scan_time=scan_period(cfg),
             colored=bool(colored), colored_min_depth=float(cfg['colored.min_depth']),
             colored_max_depth=float(cfg['colored.max_depth']),
             anchor_depth=bool(cfg['anchor.depth']), anchor_points=bool(cfg['anchor.points']),

@@ -177,8 +177,9 @@ PARAMETERS = (
         'foreground and the background) from the cloud and the scan.'),
     ParameterSpec(
         'edge_filter.min_angle', 'double', 10.0,
-        'Degrees: a pixel whose neighbours on both sides (in its row or its column) form '
-        'segments within this angle of the line of sight is a flying pixel.',
+        'Degrees: a pixel is a flying pixel when its segments to the pixels one span '
+        '(ceil(f / 300) px) away on both sides in its row (or its column) both rise or both '
+        'fall within this angle of the line of sight.',
         range=(1.0, 45.0)),
     ParameterSpec(
         'edge_filter.apply_to_depth', 'bool', False,
@@ -209,6 +210,11 @@ PARAMETERS = (
         'scan.range_max', 'double', 10.0,
         'Metres: scan ranges farther than this are not used (+inf where nothing nearer is '
         'seen in a direction).',
+        range=(0.0, 1000.0)),
+    ParameterSpec(
+        'scan.scan_time', 'double', 0.0,
+        'Seconds between scans, written into LaserScan.scan_time (depthimage_to_laserscan\'s '
+        'scan_time); 0 = the period of rate (1 / rate), or 0 when rate is 0.',
         range=(0.0, 1000.0)),
     ParameterSpec(
         'colored.min_depth', 'double', 0.0,
@@ -504,3 +510,17 @@ def unknown_parameters(names: Iterable[str], known: Iterable[str]) -> List[Tuple
 
 #: Parameters rclpy itself declares on a node (Humble .. Kilted).
 ROS_OWN_PARAMETERS = frozenset({'use_sim_time', 'start_type_description_service'})
+
+
+def scan_period(values: dict) -> float:
+    """
+    Return LaserScan.scan_time (seconds) of the parameter values (``values``: name -> value).
+
+    ``scan.scan_time`` when set (> 0), else the frame period at the configured
+    ``rate`` (1 / rate), else 0 (rate 0: every frame, no fixed period).
+    """
+    given = float(values.get('scan.scan_time', 0.0))
+    if given > 0.0:
+        return given
+    rate = float(values.get('rate', 0.0))
+    return 1.0 / rate if rate > 0.0 else 0.0

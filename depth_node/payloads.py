@@ -110,7 +110,9 @@ class HostPayloads:
         with stage(timings, 'scan'):
             return self.scans.build(depth, intr, height=opts.scan_height,
                                     range_min=opts.scan_range_min,
-                                    range_max=opts.scan_range_max, invalid=invalid)
+                                    range_max=opts.scan_range_max, invalid=invalid,
+                                    scan_time=opts.scan_time,
+                                    depth_encoding=opts.depth_encoding)
 
 
 def decimate_outputs(pixels: np.ndarray, depth, intr: Intrinsics,

@@ -6,8 +6,9 @@ A sensor_msgs/LaserScan from a depth image, without rclpy.
 The semantics of depthimage_to_laserscan (ros-perception, ``DepthImageToLaserScan``):
 
 * A band of ``height`` rows around the optical centre: rows
-  ``int(cy - height / 2)`` to that plus ``height - 1`` (rows outside the image
-  are left out).
+  ``int(cy - height / 2)`` to that plus ``height - 1``. Rows outside the image
+  are left out; a band entirely above or below the image has no rows, and
+  gives NaN everywhere (depthimage_to_laserscan refuses such bands).
 * Angles from the camera model: ``angle_max`` is the angle between the ray of
   pixel (0, cy) and the optical axis, ``angle_min`` minus the angle of pixel
   (W - 1, cy); ``W`` bins of ``angle_increment = (angle_max - angle_min) / (W - 1)``
@@ -25,6 +26,15 @@ when something is closer than ``range_min`` (never cleared), and NaN only where
 no pixel of the band has a valid depth (or no column falls into the bin: near
 the centre, bins are narrower than pixels, as in depthimage_to_laserscan).
 
+A pixel is valid as the published depth image says: finite and > 0 in 32FC1
+(+inf counts as too far, REP 117); with ``depth_encoding='16UC1'`` only where
+the 16UC1 image carries a depth (1..65535 mm,
+:func:`~depth_node.conversions.millimetres`), so depth beyond 65.535 m and +inf,
+both 0 there, count as no depth, as depthimage_to_laserscan reading that image
+would count them. ``scan_time`` is what the caller gives (the node's
+``scan.scan_time``, or the period of its ``rate``); ``time_increment`` is 0
+(every column is seen at once).
+
 Frame: a LaserScan lies in the x-y plane of its frame, x forward and angles about
 z (REP 103 body axes: x forward, y left, z up), so it cannot be in a camera's
 optical frame (z forward, x right, y down). Ranges and angles here are those of
@@ -40,6 +50,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from .conversions import millimetres
 from .geometry import Intrinsics
 
 #: Roll, pitch, yaw (radians) of a REP 103 optical frame in its body frame (x forward, z up).
@@ -131,9 +142,16 @@ class _ScanGeometry:
         self.size = width
 
     def rows(self, height: int) -> Tuple[int, int]:
-        """Return the first and one-past-last row of a band of ``height`` rows, clipped."""
+        """
+        Return the first and one-past-last row of a band of ``height`` rows, clipped.
+
+        The band ``int(cy - height / 2)`` .. that + ``height - 1`` clipped to the
+        image's rows; an empty range (first == last) when none of it is inside.
+        """
+        rows = self.intrinsics.height
         first = int(self.intrinsics.cy - height / 2.0)
-        return max(first, 0), min(first + int(height), self.intrinsics.height)
+        start = min(max(first, 0), rows)
+        return start, min(max(first + int(height), start), rows)
 
 
 def _angle_to_axis(a: float) -> float:
@@ -155,12 +173,14 @@ class ScanBuilder:
 
     def build(self, depth: np.ndarray, intr: Intrinsics, *, height: int = 1,
               range_min: float = DEFAULT_RANGE_MIN, range_max: float = DEFAULT_RANGE_MAX,
-              scan_time: float = 0.0, invalid: Optional[np.ndarray] = None) -> ScanData:
+              scan_time: float = 0.0, invalid: Optional[np.ndarray] = None,
+              depth_encoding: str = '32FC1') -> ScanData:
         """
         Return the scan of ``depth`` (``H x W`` metres, NaN or <= 0 invalid).
 
         ``height`` rows around cy feed each column (see the module docstring for
-        bins, ranges and the +inf / -inf / NaN rules). Pixels where the ``H x W``
+        bins, ranges, the +inf / -inf / NaN rules and ``depth_encoding``: in 16UC1 only
+        what the 16UC1 image carries). Pixels where the ``H x W``
         bool mask ``invalid`` is True (the edge filter's flying pixels) count as
         NaN; only the band's rows of it are read.
         """
@@ -171,11 +191,16 @@ class ScanBuilder:
             raise ValueError(f'scan height must be >= 1 row; got {height}')
         if not 0.0 <= range_min < range_max:
             raise ValueError(f'need 0 <= range_min < range_max; got {range_min}, {range_max}')
+        if depth_encoding not in ('32FC1', '16UC1'):
+            raise ValueError(f"depth encoding must be '32FC1' or '16UC1', got {depth_encoding!r}")
         geo = self.geometry(intr)
         first, last = geo.rows(height)
         z = np.asarray(depth[first:last], dtype=np.float32)
         if invalid is not None:
             z = np.where(invalid[first:last], np.float32(np.nan), z)
+        if depth_encoding == '16UC1':
+            # Only what the 16UC1 image carries: its 0 (no depth) is no depth here either.
+            z = np.where(millimetres(z)[1], z, np.float32(np.nan))
         low, high = np.float32(range_min), np.float32(range_max)
         with np.errstate(invalid='ignore', over='ignore'):
             # x = (u - cx) z / fx in float32, the range hypot(x, z) in float64, stored float32.

@@ -92,8 +92,9 @@ def test_decimated_intrinsics_match_both_image_proc_nodes(n):
             assert getattr(ours, name) == pytest.approx(getattr(reference, name), rel=1e-12)
 
 
-@pytest.mark.parametrize('n', [2, 3, 4])
+@pytest.mark.parametrize('n', [2, 4, 8])
 def test_camera_info_fields_are_image_proc_resize(n):
+    """With ROI offsets that are multiples of N, image_proc's resize is exact: the same."""
     roi = RegionOfInterest(x_offset=40, y_offset=24, width=400, height=300, do_rectify=True)
     fields = info_fields(width=640, height=480, roi=roi, binning=(0, 0))
     ours = as_dict(decimated_camera_info_fields(fields, n))
@@ -106,6 +107,63 @@ def test_camera_info_fields_are_image_proc_resize(n):
     np.testing.assert_allclose(ours['p'], reference['p'], rtol=1e-12)
     assert vars(ours['roi']) == vars(reference['roi'])
     assert fields.k[0] == 525.3 and fields.roi is roi  # the input is left alone
+
+
+def image_geometry_model(msg):
+    """
+    image_geometry's ``PinholeCameraModel.fromCameraInfo``: K and P of the image as published.
+
+    vision_opencv ``image_geometry/cameramodels.py``: an all-zero ROI is the full image;
+    otherwise cx, cy lose the ROI offset, then fx, fy, cx, cy are divided by the binning
+    (0 counts as 1). Returns ``(K, P)`` as 3x3 and 3x4 float arrays.
+    """
+    k = np.array(msg.k, dtype=np.float64).reshape(3, 3)
+    p = np.array(msg.p, dtype=np.float64).reshape(3, 4)
+    bx, by = max(1, msg.binning_x), max(1, msg.binning_y)
+    roi = msg.roi
+    ox, oy = roi.x_offset, roi.y_offset  # an all-zero ROI subtracts nothing either
+    for m in (k, p):
+        m[0, 0] /= bx
+        m[1, 1] /= by
+        m[0, 2] = (m[0, 2] - ox) / bx
+        m[1, 2] = (m[1, 2] - oy) / by
+    return k, p
+
+
+def ray(matrix, u, v):
+    """image_geometry's ``projectPixelTo3dRay`` (not normalised): ((u - cx) / fx, ...)."""
+    return np.stack([(u - matrix[0, 2]) / matrix[0, 0], (v - matrix[1, 2]) / matrix[1, 1]])
+
+
+@pytest.mark.parametrize('n', [1, 2, 3, 4, 5, 7, 16])
+@pytest.mark.parametrize('binning', [(0, 0), (2, 2), (1, 3)])
+@pytest.mark.parametrize('offset', [(0, 0), (1, 2), (3, 5), (37, 13), (45, 30)])
+def test_decimated_pixels_see_the_rays_of_the_pixels_they_came_from(n, binning, offset):
+    """
+    Pixel (u', v') of the output is pixel (n u', n v') of the input image: the same ray.
+
+    Both camera_infos are read the way image_geometry reads them (ROI offset, then
+    binning); the K and P rays must agree, for ROI offsets that are not multiples of N
+    too (image_proc's resize truncates the offset and is off there by (offset mod N) / N
+    px of the output image).
+    """
+    roi = RegionOfInterest(x_offset=offset[0], y_offset=offset[1], width=480, height=360,
+                           do_rectify=True) if offset != (0, 0) else RegionOfInterest()
+    fields = info_fields(width=641, height=481, binning=binning, roi=roi)
+    small = decimated_camera_info_fields(fields, n)
+    k_in, p_in = image_geometry_model(as_msg(fields))
+    k_out, p_out = image_geometry_model(as_msg(small))
+    image = intrinsics_from_camera_info(as_msg(fields))
+    out = intrinsics_from_camera_info(as_msg(small))
+    assert (out.width, out.height) == (image.width // n, image.height // n)
+    v, u = np.mgrid[0:out.height:7, 0:out.width:5].astype(np.float64)
+    for m_in, m_out in ((k_in, k_out), (p_in, p_out)):
+        np.testing.assert_allclose(ray(m_out, u, v), ray(m_in, n * u, n * v),
+                                   rtol=0, atol=1e-12)
+    assert p_out[0, 3] == pytest.approx(p_in[0, 3] / n, rel=1e-15)  # Tx (stereo baseline)
+    # The intrinsics the cloud is built with describe the same camera.
+    for name, index in (('fx', (0, 0)), ('fy', (1, 1)), ('cx', (0, 2)), ('cy', (1, 2))):
+        assert getattr(image.decimated(n), name) == pytest.approx(p_out[index], rel=1e-12)
 
 
 @pytest.mark.parametrize('n', [1, 2, 3, 5])

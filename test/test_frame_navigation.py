@@ -137,6 +137,33 @@ def test_scan_is_the_scan_of_the_filtered_depth(model):
         ScanBuilder().build(model.depth, INTR, height=5, range_max=4.0).ranges)
 
 
+@pytest.mark.parametrize('values,expected', [
+    ({}, 0.1),  # the defaults: 1 / rate at rate 10 Hz
+    ({'rate': 4.0}, 0.25), ({'rate': 0.0}, 0.0),  # rate 0: no fixed period
+    ({'rate': 4.0, 'scan.scan_time': 0.033}, 0.033),  # set: as depthimage_to_laserscan's
+])
+def test_scan_time_is_the_parameter_or_the_period_of_the_rate(model, values, expected):
+    cfg = {p.name: p.default for p in PARAMETERS}
+    cfg.update(values)
+    opts = replace(OutputOptions.from_parameters(cfg), scan=True, publish_points=False)
+    assert opts.scan_time == pytest.approx(expected)
+    out = FrameProcessor(model).process_pixels(model.rgb, (0, 1, 2), pinhole_camera_info(INTR),
+                                               opts, frame_id='camera_optical_frame')
+    assert out.scan.scan_time == pytest.approx(expected) and out.scan.time_increment == 0.0
+
+
+def test_scan_in_16uc1_mode_has_no_ranges_the_depth_image_lacks(model):
+    """Pixels depth/image carries as 0 in 16UC1 (here beyond 65.535 m) are no ranges."""
+    far = BlurredRoom()
+    far.depth[:, 320:] *= np.float32(30.0)  # the right half 30-150 m: beyond 16 bits
+    opts = dict(scan=True, scan_height=5, scan_range_max=1000.0, publish_points=False)
+    out = process(far, depth_encoding='16UC1', **opts)
+    millimetres = np.frombuffer(out.depth_data, '<u2').reshape(out.depth.shape)
+    assert (millimetres[:, 320:] == 0).mean() > 0.5
+    assert np.nanmax(out.scan.ranges) <= 65.536 and np.isfinite(out.scan.ranges).any()
+    assert np.nanmax(process(far, **opts).scan.ranges) > 65.536  # 32FC1 carries them
+
+
 def test_colored_only_when_asked_and_of_the_published_depth(model):
     assert process(model).colored is None
     out = process(model, colored=True, colored_min_depth=0.5, colored_max_depth=6.0)

@@ -106,3 +106,13 @@ def test_rosbags_input_image_from_a_numpy_buffer():
     ros = messages.rclpy_types()
     ros_msg = messages.image(ros, messages.header(ros, 0, 'cam'), 6, 4, 'rgb8', 12, pixels.data)
     assert same_on_the_wire(typestore.serialize_cdr(msg, 'sensor_msgs/msg/Image'), ros_msg)
+
+
+def test_depth_image_topics_follow_rep_118():
+    """REP 118: float metres on ``image``, 16-bit millimetres on ``image_raw``."""
+    assert messages.depth_image_topic('32FC1') == 'depth/image'
+    assert messages.depth_image_topic('16UC1') == 'depth/image_raw'
+    for encoding in ('32FC1', '16UC1'):
+        assert depth_to_image_fields(np.ones((2, 2), np.float32), encoding)[0] == encoding
+    with pytest.raises(ValueError, match="'mono16'"):
+        messages.depth_image_topic('mono16')

@@ -27,6 +27,7 @@ import types
 
 from depth_node.errors import ModelLoadError, UnsupportedModelError
 from depth_node.models import load_model
+from depth_node.models.da3_net import Block
 from depth_node.models.depth_anything_3 import (CANONICAL_FOCAL, network_size, PROCESS_RES,
                                                 resize_for_network, SKY_THRESHOLD)
 from depth_node.outputs import PredictRequest
@@ -285,6 +286,40 @@ def test_sky_is_infinite_where_the_official_forward_overwrites_it(official, offi
     torch.testing.assert_close(ours[~sky], metric[~sky], rtol=1e-5, atol=1e-6)
 
 
+def test_sky_fill_before_upsampling_is_the_official_99th_percentile(official, official_net, tiny):
+    """
+    The official forward (sky filled), its scaling, then our upsampling and +inf: predict().
+
+    A 280 x 1008 image runs at 140 x 504 (70,560 pixels): below the 100,000 pixels from
+    which the official code estimates the percentile from a random sample, so its fill is
+    exact there. The pixels beside the sky, which blend with the fill when upsampled,
+    must agree too.
+    """
+    img = textured_image(280, 1008, seed=31)
+    x, ks = _official_preprocess(official, img, 600.0, 600.0)
+    assert tuple(x.shape[-2:]) == (140, 504)
+    with torch.inference_mode():
+        out = official_net(x[None])
+        metric = official.alignment.apply_metric_scaling(out.depth, ks[None])
+    up = F.interpolate(metric, size=(280, 1008), mode='bilinear', align_corners=False)[0, 0]
+    sky = F.interpolate(out.sky, size=(280, 1008), mode='bilinear', align_corners=False)[0, 0]
+    expected = up.masked_fill(sky >= SKY_THRESHOLD, float('inf'))
+    ours = torch.from_numpy(tiny.predict(img, focal=(600.0, 600.0)))
+    finite = torch.isfinite(expected)
+    assert 0.05 < (~finite).float().mean() < 0.95, 'the test model must have sky and ground'
+    assert torch.equal(torch.isfinite(ours), finite)
+    torch.testing.assert_close(ours[finite], expected[finite], rtol=1e-5, atol=1e-6)
+    # The fill shows beside the sky: the farthest non-sky depth instead would move pixels.
+    with torch.inference_mode():
+        feats, _ = official_net.backbone(x[:, None], cam_token=None, export_feat_layers=[])
+        head = official_net.head(feats, 140, 504, patch_start_idx=0)
+        is_sky = head['sky'] >= SKY_THRESHOLD
+        farthest = torch.where(is_sky, head['depth'][~is_sky].max(), head['depth'])
+        other = F.interpolate(official.alignment.apply_metric_scaling(farthest, ks[None]),
+                              size=(280, 1008), mode='bilinear', align_corners=False)[0, 0]
+    assert (other[finite] - expected[finite]).abs().max() > 1e-3 * expected[finite].max()
+
+
 def test_sky_mask_follows_the_upsampled_sky_activation(tiny):
     img = textured_image(480, 640, seed=12)
     with torch.inference_mode():
@@ -297,6 +332,24 @@ def test_sky_mask_follows_the_upsampled_sky_activation(tiny):
     assert 0.05 < torch.isinf(depth).float().mean() < 0.95
     assert torch.all(depth[torch.isfinite(depth)] > 0)
     assert not torch.isnan(depth).any()
+
+
+@pytest.mark.parametrize('count,filled', [(0, False), (10, False), (11, True)])
+def test_sky_fill_needs_more_than_ten_pixels_of_each(count, filled):
+    """The official rule: no fill with 10 or fewer sky (or non-sky) pixels."""
+    from depth_node.models.depth_anything_3 import fill_sky
+    depth = torch.arange(1.0, 201.0).reshape(1, 10, 20)
+    is_sky = torch.zeros_like(depth, dtype=torch.bool)
+    is_sky.view(-1)[:count] = True
+    out = fill_sky(depth, is_sky)
+    rest = depth[~is_sky]
+    expected = torch.quantile(rest, 0.99) if filled else None
+    if filled:
+        assert torch.all(out[is_sky] == expected) and torch.equal(out[~is_sky], rest)
+    else:
+        assert torch.equal(out, depth)
+    # The same rule for the other side: here only ``count`` pixels are not sky.
+    assert torch.equal(fill_sky(depth, ~is_sky), depth) == (not filled)
 
 
 def test_mask_sky_false_keeps_the_prediction(tiny):
@@ -343,6 +396,94 @@ def test_batch_equals_single_frames(tiny):
     for img, got in zip(imgs, batch):
         np.testing.assert_allclose(got, tiny.predict(img, focal=(300.0, 300.0)), rtol=1e-4,
                                    atol=1e-5)
+
+
+# ------------------------------------------------------------------ reduced precision
+REDUCED = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+@pytest.mark.parametrize('precision', sorted(REDUCED))
+def test_reduced_precision_keeps_normalisation_and_residuals_in_float32(tiny_dir, precision):
+    """As under the official autocast: LayerNorms and the residual stream float32."""
+    model = load_model(tiny_dir, 'cpu', precision)
+    net = model.net
+    seen = []
+
+    def check(module, args, output):
+        seen.append((type(module).__name__, args[0].dtype, output.dtype))
+
+    hooks = [m.register_forward_hook(check) for m in net.modules()
+             if isinstance(m, (torch.nn.LayerNorm, Block))]
+    try:
+        depth = model.predict(textured_image(120, 160, seed=7), focal=(150.0, 150.0))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert {name for name, _, _ in seen} == {'LayerNorm', 'Block'}
+    assert all(a == o == torch.float32 for _, a, o in seen), seen
+    linears = [m for m in net.backbone.modules() if isinstance(m, (torch.nn.Linear,
+                                                                   torch.nn.Conv2d))]
+    assert linears and all(m.weight.dtype == REDUCED[precision] for m in linears)
+    assert all(p.dtype == torch.float32 for p in net.head.parameters())
+    assert np.isfinite(depth).any()
+
+
+@pytest.mark.parametrize('precision', sorted(REDUCED))
+def test_reduced_precision_is_the_official_autocast(official_net, tiny_dir, tiny, precision):
+    """
+    Ours in fp16 / bf16 against the official network under torch.autocast (its api.py).
+
+    Both are compared with fp32: the reduced-precision error is that of the official
+    path (same operations in the same precision), and small.
+    """
+    dtype = REDUCED[precision]
+    model = load_model(tiny_dir, 'cpu', precision)
+    x = torch.randn(1, 3, 140, 182, generator=torch.Generator().manual_seed(8))
+    with torch.inference_mode():
+        ours = model.forward(x.to(dtype))
+        full = tiny.forward(x)
+        with torch.autocast(device_type='cpu', dtype=dtype):
+            feats, _ = official_net.backbone(x[:, None], cam_token=None, export_feat_layers=[])
+        with torch.autocast(device_type='cpu', enabled=False):
+            theirs = official_net.head([[f.float() for f in feat] for feat in feats], 140, 182,
+                                       patch_start_idx=0)
+    for key, their_key in (('predicted_depth', 'depth'), ('sky', 'sky')):
+        got, official_value = ours[key], theirs[their_key][:, 0]
+        assert got.dtype == torch.float32
+        eps = torch.finfo(dtype).eps  # rounding of one operation in that precision
+        torch.testing.assert_close(got, official_value, rtol=4 * eps, atol=4 * eps)
+        reference = full[key]
+        ours_error = (got - reference).abs().max()
+        official_error = (official_value - reference).abs().max()
+        assert ours_error <= 1.5 * official_error + 1e-6, (key, ours_error, official_error)
+
+
+def test_fp16_survives_a_residual_stream_beyond_its_range(tiny_dir):
+    """
+    Residuals beyond 65504 (fp16's largest number) stay finite, as with fp32.
+
+    Large layer scales make the residual stream of the tiny ViT reach about 80,000, as the
+    deep blocks of large ViTs do; fp16 LayerNorms and residuals would turn that into NaN.
+    """
+    results = {}
+    for precision in ('fp32', 'fp16'):
+        model = load_model(tiny_dir, 'cpu', precision)
+        model.mask_sky = False  # compare the depth everywhere
+        blocks = model.net.backbone.pretrained.blocks
+        with torch.no_grad():
+            for block in blocks:
+                block.ls1.gamma.mul_(30000.0)
+                block.ls2.gamma.mul_(30000.0)
+        largest = []
+        hook = blocks[-1].register_forward_hook(
+            lambda module, args, output: largest.append(float(output.abs().max())))
+        try:
+            results[precision] = model.predict(textured_image(140, 182, seed=9))
+        finally:
+            hook.remove()
+        assert largest[0] > 65504.0
+    assert np.isfinite(results['fp32']).all() and np.isfinite(results['fp16']).all()
+    np.testing.assert_allclose(results['fp16'], results['fp32'], rtol=1e-2)
 
 
 # ------------------------------------------------------------------ loading

@@ -321,7 +321,8 @@ def test_compressed_bag_every_other_frame_16uc1_dense(tmp_path, frames, tiny_dir
                '--no-points-rgb', '--points-stride', '2', '--namespace', 'est') == 0
     out = read_bag(dst)
     assert len(out['/cam/image_raw']) == 3
-    depths = out['/est/depth/image']
+    assert '/est/depth/image' not in out  # REP 118: 16-bit millimetres on image_raw
+    depths = out['/est/depth/image_raw']
     assert len(depths) == 2 and len(out['/est/points']) == 2
     ref = expected(tiny_model, frames[2], depth_encoding='16UC1', points_rgb=False,
                    points_organized=False, points_stride=2)

@@ -32,10 +32,16 @@ def camera_info(width, height, fx, fy, cx, cy):
         roi=SimpleNamespace(x_offset=0, y_offset=0, width=0, height=0, do_rectify=False))
 
 
-def reference_scan(depth, info, scan_height, range_min, range_max):
-    """depthimage_to_laserscan, one pixel at a time, plus the +inf / -inf rule."""
+def reference_scan(depth, info, scan_height, range_min, range_max, millimetres=False):
+    """
+    depthimage_to_laserscan, one pixel at a time, plus the +inf / -inf rule.
+
+    Rows of the band outside the image are left out (depthimage_to_laserscan refuses such
+    bands). ``millimetres``: ``depth`` is a 16UC1 image (uint16 mm) read with the C++'s
+    ``DepthTraits<uint16_t>``: 0 is no depth, metres are ``mm * 0.001f``.
+    """
     fx, cx, cy = info.p[0], info.p[2], info.p[6]
-    width = depth.shape[1]
+    height, width = depth.shape
 
     def angle_between(ray1, ray2):
         dot = sum(a * b for a, b in zip(ray1, ray2))
@@ -57,8 +63,15 @@ def reference_scan(depth, info, scan_height, range_min, range_max):
     center_x, constant_x = f32(cx), f32(1.0 / fx)
     offset = int(cy - scan_height / 2.0)
     for v in range(offset, offset + scan_height):
+        if not 0 <= v < height:
+            continue
         for u in range(width):
-            z = f32(depth[v, u])
+            if millimetres:
+                if depth[v, u] == 0:
+                    continue
+                z = f32(int(depth[v, u]) * f32(0.001))
+            else:
+                z = f32(depth[v, u])
             theta = -math.atan2(float(f32(u) - center_x) * float(constant_x), 1.0)
             index = int((theta - float(angle_min)) / float(increment))
             if not (math.isfinite(z) and z > 0):
@@ -191,6 +204,66 @@ def test_band_is_clipped_to_the_image():
     scan = ScanBuilder().build(depth, intr, height=20)
     # Rows int(2 - 10) = -8 .. 11 -> 0 .. 11: rows 10 and 11 at 1 m are the nearest.
     assert np.nanmin(scan.ranges) == pytest.approx(1.0, rel=1e-4)
+
+
+@pytest.mark.parametrize('cy,scan_height', [
+    (-40.0, 20),  # the band -50 .. -31 lies above the image (a cropped camera)
+    (-40.0, 70),  # -75 .. -6, above too (a negative slice would take rows 0 .. 115)
+    (150.0, 30),  # entirely below
+    (5.0, 30),  # partly above: rows 0 .. 19
+    (118.0, 9),  # partly below: rows 113 .. 120
+    (60.0, 400),  # larger than the image: every row
+])
+def test_band_outside_the_image_uses_only_its_rows_inside(cy, scan_height):
+    """A band (partly) outside the image: only its rows inside count, none means NaN."""
+    width, height = 96, 121
+    intr = Intrinsics(width, height, 80.0, 80.0, 47.5, cy)
+    rng = np.random.default_rng(3)
+    depth = rng.uniform(1.0, 3.0, (height, width)).astype(np.float32)
+    info = camera_info(width, height, 80.0, 80.0, 47.5, cy)
+    scan = ScanBuilder().build(depth, intr, height=scan_height, range_min=0.45, range_max=10.0)
+    *_, ranges = reference_scan(depth, info, scan_height, 0.45, 10.0)
+    np.testing.assert_array_equal(scan.ranges, ranges)
+    first = int(cy - scan_height / 2.0)
+    if first + scan_height <= 0 or first >= height:
+        assert np.isnan(scan.ranges).all()
+    else:
+        assert np.isfinite(scan.ranges).sum() > 50
+
+
+def test_16uc1_scan_is_the_scan_of_the_16uc1_image():
+    """
+    In 16UC1 mode the scan counts what depth/image carries: 0 (no depth) is no range.
+
+    Beyond 65.535 m and +inf are 0 in the 16UC1 image, so with range_max 100 m they are
+    neither ranges nor "too far" there; the reference reads the published uint16 image.
+    """
+    from depth_node.conversions import depth_to_image_fields
+    width, height = 64, 48
+    intr = Intrinsics(width, height, 60.0, 60.0, 31.5, 23.5)
+    info = camera_info(width, height, 60.0, 60.0, 31.5, 23.5)
+    rng = np.random.default_rng(4)
+    depth = rng.uniform(1.0, 90.0, (height, width)).astype(np.float32)
+    depth[:, :8] = 80.0  # beyond 16 bits, within range_max
+    depth[:, 8:16] = np.inf
+    depth[:, 16:20] = 0.0003  # rounds to 0 mm
+    depth[rng.random((height, width)) < 0.1] = np.nan
+    builder = ScanBuilder()
+    scan = builder.build(depth, intr, height=5, range_min=0.0, range_max=100.0,
+                         depth_encoding='16UC1')
+    _, _, data = depth_to_image_fields(depth, '16UC1')
+    image = np.frombuffer(data, '<u2').reshape(height, width)
+    *_, ranges = reference_scan(image, info, 5, 0.0, 100.0, millimetres=True)
+    # The same bins have a range, +inf, -inf or nothing; ranges agree to the millimetre.
+    np.testing.assert_array_equal(np.isnan(scan.ranges), np.isnan(ranges))
+    np.testing.assert_array_equal(np.isinf(scan.ranges), np.isinf(ranges))
+    np.testing.assert_allclose(scan.ranges, ranges, rtol=0, atol=0.0006)
+    assert not (scan.ranges > 65.536).any() and np.isfinite(scan.ranges).sum() > 20
+    # 32FC1 keeps them: +inf "too far" and the 80 m ranges.
+    floats = builder.build(depth, intr, height=5, range_min=0.0, range_max=100.0)
+    assert (floats.ranges > 65.536).any()
+    with pytest.raises(ValueError, match='encoding'):
+        builder.build(depth, intr, depth_encoding='mono16')
 
 
 def test_bad_arguments_are_refused():

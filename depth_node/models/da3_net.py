@@ -16,6 +16,14 @@ Numerics that matter for equivalence: LayerNorm eps 1e-6 inside the blocks and
 the torch default 1e-5 for the final norm; position embeddings resized with
 bicubic interpolation by the scale factor ``(n + 0.1) / 37`` (DINOv2's offset);
 bilinear upsampling with ``align_corners=True`` in the head.
+
+Reduced precision (:meth:`DepthAnything3Net.to_inference_dtype` with fp16 or
+bf16) does what the official ``DepthAnything3.forward`` gets from
+``torch.autocast``: convolutions and linear layers (attention included) run in
+the reduced dtype, while the residual stream, the LayerNorms, the layer scales,
+the class token and the position embedding stay float32, and so does the head.
+A ViT's residual stream grows large in its deeper blocks; in fp16 it and the
+LayerNorm statistics over it overflow (a known failure of ViT depth models).
 """
 
 from dataclasses import dataclass
@@ -146,9 +154,15 @@ class Block(nn.Module):
         self.ls2 = LayerScale(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return ``x + attn branch``, then ``+ mlp branch``."""
-        x = x + self.ls1(self.attn(self.norm1(x)))
-        return x + self.ls2(self.mlp(self.norm2(x)))
+        """
+        Return ``x + attn branch``, then ``+ mlp branch``.
+
+        ``x`` and the LayerNorms are float32; the branches run in the dtype of
+        their weights and come back float32 through the float32 layer scales.
+        """
+        dtype = self.attn.qkv.weight.dtype
+        x = x + self.ls1(self.attn(self.norm1(x).to(dtype)))
+        return x + self.ls2(self.mlp(self.norm2(x).to(dtype)))
 
 
 class VisionTransformer(nn.Module):
@@ -186,8 +200,10 @@ class VisionTransformer(nn.Module):
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """Return the normalised patch tokens (``B x N x C``) of each layer in ``out_layers``."""
         rows, cols = x.shape[-2] // PATCH_SIZE, x.shape[-1] // PATCH_SIZE
-        tokens = self.patch_embed(x)
-        cls = self.cls_token.expand(tokens.shape[0], -1, -1).to(tokens.dtype)
+        tokens = self.patch_embed(x.to(self.patch_embed.proj.weight.dtype))
+        # The residual stream is float32 whatever the dtype of the layers (as under autocast).
+        tokens = tokens.to(self.cls_token.dtype)
+        cls = self.cls_token.expand(tokens.shape[0], -1, -1)
         tokens = torch.cat((cls, tokens), dim=1)
         tokens = tokens + self.position_embedding(rows, cols).to(tokens.dtype)
         outputs = []
@@ -322,8 +338,23 @@ class DepthAnything3Net(nn.Module):
         self.head = DPTHead(cfg)
 
     def to_inference_dtype(self, dtype: torch.dtype) -> 'DepthAnything3Net':
-        """Cast the backbone to ``dtype``; the head stays float32."""
+        """
+        Run the backbone's convolutions and linear layers in ``dtype``; all else float32.
+
+        LayerNorms, layer scales, the class token and the position embedding
+        (everything the residual stream is made of) and the head stay float32:
+        the numerics of the official autocast (module docstring), with the
+        reduced-precision weights cast once instead of at every forward.
+        """
         self.backbone.to(dtype)
+        vit = self.backbone.pretrained
+        for module in vit.modules():
+            if isinstance(module, (nn.LayerNorm, LayerScale)):
+                module.float()
+        for name in ('cls_token', 'pos_embed'):
+            param = getattr(vit, name)
+            setattr(vit, name, nn.Parameter(param.detach().float(),
+                                            requires_grad=param.requires_grad))
         self.head.float()
         return self
 

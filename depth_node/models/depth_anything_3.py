@@ -28,6 +28,11 @@ input processor rescaled them to the network input, so here
 ``depth = canonical * (fx * w_net / w + fy * h_net / h) / 2 / 300``
 (``reference_focal`` replaces the 300). Pixels the sky head marks (activation
 >= 0.3, the threshold of the official forward) are ``+inf``: too far to measure.
+Before the depth is upsampled to the image, the sky takes the 99th percentile of
+the non-sky depth, as the official forward fills it (``_process_mono_sky_estimation``;
+it estimates the percentile from 100,000 random pixels where there are more, here it
+is exact), so the pixels beside the sky blend with that and not with the sky head's
+own depth; with 10 or fewer sky or non-sky pixels nothing is filled, as there.
 """
 
 import json
@@ -50,6 +55,10 @@ CANONICAL_FOCAL = 300.0
 PROCESS_RES = 504
 #: Sky-head activation from which a pixel is sky (``compute_sky_mask`` in the official code).
 SKY_THRESHOLD = 0.3
+#: The official sky fill: this quantile of the non-sky depth, when both the sky and the
+#: rest have more than SKY_FILL_MIN_PIXELS pixels (``_process_mono_sky_estimation``).
+SKY_FILL_QUANTILE = 0.99
+SKY_FILL_MIN_PIXELS = 10
 
 CONFIG_NAME = 'config.json'
 WEIGHTS_NAME = 'model.safetensors'
@@ -281,6 +290,22 @@ def resize_for_network(pixels: np.ndarray, process_res: int = PROCESS_RES) -> np
     return img
 
 
+def fill_sky(depth: torch.Tensor, is_sky: torch.Tensor) -> torch.Tensor:
+    """
+    Return ``depth`` with the sky at the 99th percentile of the rest, as the official forward.
+
+    Unchanged when the sky or the rest has SKY_FILL_MIN_PIXELS pixels or fewer.
+    Exact (``torch.nanquantile`` over every non-sky pixel) and without a device
+    synchronisation: no data-dependent shapes.
+    """
+    count = is_sky.sum()
+    fill = torch.nanquantile(torch.where(is_sky, float('nan'), depth).flatten(),
+                             SKY_FILL_QUANTILE)
+    use = is_sky & (count > SKY_FILL_MIN_PIXELS) & (
+        is_sky.numel() - count > SKY_FILL_MIN_PIXELS)
+    return torch.where(use, fill.to(depth.dtype), depth)
+
+
 class Uploaded(NamedTuple):
     """The network-size uint8 image on the device and the size of the original image."""
 
@@ -340,8 +365,8 @@ class DepthAnything3Model(DepthModel):
         """
         Return metric depth at the input size: scale, mark sky, upsample (bilinear).
 
-        With ``mask_sky``, sky pixels take the farthest non-sky depth before
-        upsampling (so they do not bleed into their neighbours) and become +inf
+        With ``mask_sky``, sky pixels take the official fill (the 99th percentile
+        of the non-sky depth, module docstring) before upsampling and become +inf
         where the upsampled sky activation is at least SKY_THRESHOLD.
         """
         depth = outputs['predicted_depth'].float()[:1]
@@ -352,9 +377,7 @@ class DepthAnything3Model(DepthModel):
         mask = self.mask_sky and sky is not None
         if mask:
             sky = sky.float()[:1]
-            is_sky = sky >= SKY_THRESHOLD
-            far = torch.where(is_sky, torch.zeros_like(depth), depth).amax()
-            depth = torch.where(is_sky, far, depth)
+            depth = fill_sky(depth, sky >= SKY_THRESHOLD)
         size = ctx['in_size']
         depth = F.interpolate(depth.unsqueeze(1), size=size, mode='bilinear',
                               align_corners=False)[0, 0]

@@ -7,9 +7,9 @@ Input: an image, a folder of images, a video, or a rosbag2 (sqlite3 or MCAP)
 with an image and a camera_info topic. Output: a 16-bit depth PNG
 (millimetres, 0 = invalid) and a colourised PNG per frame, PLY point clouds
 (optionally every Nth frame), and/or a new rosbag2 holding the input topics
-plus ``depth/image`` (or ``depth/image/compressedDepth``), ``depth/camera_info``
-and ``points`` (and, when asked, ``scan`` and ``depth/colored``) for playback
-into RViz. Every frame goes
+plus ``depth/image`` (``depth/image_raw`` in 16UC1, REP 118; or
+``depth/image/compressedDepth``), ``depth/camera_info`` and ``points`` (and, when
+asked, ``scan`` and ``depth/colored``) for playback into RViz. Every frame goes
 through :class:`~depth_node.frame.FrameProcessor` with the node's options
 (the same parameter names and checks, :func:`node_parameters`) and the
 messages are built by :mod:`depth_node.messages`, so depth, scaling, camera,
@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='namespace of the output topics (default: that of the image topic; '
                         "'/camera' for images and videos)")
     g.add_argument('--depth-encoding', choices=DEPTH_ENCODING_CHOICES, default='32FC1',
-                   help='encoding of depth/image in the bag (default: %(default)s)')
+                   help='encoding of the depth image in the bag: 32FC1 on depth/image, 16UC1 '
+                        'on depth/image_raw (REP 118; default: %(default)s)')
     g.add_argument('--no-points', action='store_true', help='no points topic in the bag')
     g.add_argument('--compressed-depth', action='store_true',
                    help='write <namespace>/depth/image/compressedDepth (sensor_msgs/'
@@ -275,7 +276,7 @@ class BagOutput:
         self.types = messages.rosbags_types(self.writer.typestore)
         self.image_topic = f'{ns}/image_raw'
         self.info_topic = f'{ns}/camera_info'
-        self.depth_topic = f'{ns}/depth/image'
+        self.depth_topic = f'{ns}/{messages.depth_image_topic(args.depth_encoding)}'
         self.depth_info_topic = f'{ns}/depth/camera_info'
         self.points_topic = f'{ns}/points'
         self.scan_topic = f'{ns}/scan'
@@ -292,7 +293,8 @@ class BagOutput:
         default = source.image_topic.rstrip('/').rsplit('/', 1)[0] if from_bag else '/camera'
         ns = _namespace(args.namespace, default)
         if from_bag:
-            outputs = {f'{ns}/depth/image', f'{ns}/depth/camera_info', f'{ns}/points'}
+            outputs = {f'{ns}/{messages.depth_image_topic(args.depth_encoding)}',
+                       f'{ns}/depth/camera_info', f'{ns}/points'}
             if args.scan:
                 outputs.add(f'{ns}/scan')
             if args.colored:

@@ -7,9 +7,10 @@ One :class:`Feeder` node serves the tests, ``depth_node_demo`` and
 ``tools/soak_gpu.py``: it publishes ``sensor_msgs/Image`` (or
 ``CompressedImage``) and ``CameraInfo`` with RELIABLE QoS (a best-effort
 subscriber in another process receives no large image with default Fast DDS
-settings), subscribes to ``depth/image``, ``depth/camera_info`` and ``points``
-and keeps what arrives by stamp. :class:`RosoutRecorder` collects a node's log
-lines from ``/rosout``, so tests read what the real rclpy logger wrote.
+settings), subscribes to ``depth/image`` (and ``depth/image_raw``),
+``depth/camera_info`` and ``points`` and keeps what arrives by stamp.
+:class:`RosoutRecorder` collects a node's log lines from ``/rosout``, so tests read
+what the real rclpy logger wrote.
 """
 
 import threading
@@ -138,9 +139,11 @@ class Feeder(Node):
 
     # ---------------------------------------------------------------- outputs
     def subscribe_outputs(self, points: bool = True) -> None:
-        """Subscribe to depth/image, depth/camera_info (and points), RELIABLE."""
+        """Subscribe to depth/image and depth/image_raw, depth/camera_info (and points)."""
         events = SubscriptionEventCallbacks(matched=self._notify)
+        # The depth image is on depth/image (32FC1) or depth/image_raw (16UC1), REP 118.
         topics = [(Image, 'depth/image', 'depth', self.depths),
+                  (Image, 'depth/image_raw', 'depth', self.depths),
                   (CameraInfo, 'depth/camera_info', 'info', self.infos)]
         if points:
             topics.append((PointCloud2, 'points', 'points', self.clouds))

@@ -151,6 +151,32 @@ def render_ids(width: int, height: int, fx: float, fy: float, cx: float, cy: flo
     return hits.ids.reshape(height, width)
 
 
+def render_surfaces(width: int, height: int, fx: float, fy: float, cx: float, cy: float,
+                    pose: Optional[Pose] = None,
+                    scene: Optional[Scene] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Return ``(depth, grazing)``: the exact depth and how the camera sees each surface.
+
+    ``depth`` is :func:`render`'s (float32 metres), without the shading, so a 4K
+    frame takes seconds; ``grazing`` (float32 degrees) is the angle between each
+    pixel's line of sight and the plane it hits: 90 for a surface facing the
+    camera, near 0 for one seen edge-on.
+    """
+    pose = pose or Pose()
+    hits = _cast(width, height, fx, fy, cx, cy, pose, scene or Scene())
+    rot = np.asarray(pose.rotation, dtype=np.float64)
+    u = (np.arange(width, dtype=np.float64) - cx) / fx
+    v = (np.arange(height, dtype=np.float64) - cy) / fy
+    cam = (np.tile(u, height), np.repeat(v, width))
+    # The hit plane's normal is its world axis: the ray's component along it over its length.
+    dirs = [rot[i, 0] * cam[0] + rot[i, 1] * cam[1] + rot[i, 2] for i in range(3)]
+    along = np.choose(hits.axis, dirs)
+    sine = np.abs(along) / np.sqrt(dirs[0] ** 2 + dirs[1] ** 2 + dirs[2] ** 2)
+    grazing = np.degrees(np.arcsin(np.minimum(sine, 1.0)))
+    return (hits.depth.reshape(height, width).astype(np.float32),
+            grazing.reshape(height, width).astype(np.float32))
+
+
 def sample_trajectory(n: int) -> Tuple[Pose, ...]:
     """
     Return ``n`` poses of a camera moving slowly through the default room.
