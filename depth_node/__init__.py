@@ -7,7 +7,7 @@ Layers, one direction (README, Development):
 
 - the ROS-free core, in this folder: :mod:`.frame` (the one frame path,
   ``FrameProcessor``), :mod:`.outputs`, :mod:`.payloads`, :mod:`.device_payloads`,
-  :mod:`.correction`, :mod:`.conversions`, :mod:`.compressed`, :mod:`.geometry`,
+  :mod:`.correction`, :mod:`.temporal`, :mod:`.conversions`, :mod:`.compressed`, :mod:`.geometry`,
   :mod:`.camera`, :mod:`.filters`, :mod:`.scan`, :mod:`.visualize`,
   :mod:`.device_cloud`, :mod:`.messages`, :mod:`.msgfill`, :mod:`.buffers`, :mod:`.pairing`,
   :mod:`.stream`, :mod:`.diagnostics`, :mod:`.timing`, :mod:`.params`, :mod:`.errors`,

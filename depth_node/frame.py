@@ -46,6 +46,7 @@ from .geometry import check_camera, check_image_size, Intrinsics
 from .outputs import FrameOutput, MODEL_STAGES, OutputOptions, PredictRequest
 from .payloads import HostPayloads
 from .stream import Event, StreamMonitor
+from .temporal import TemporalStabilizer
 from .timing import stage
 
 __all__ = ['FrameOutput', 'FrameProcessor', 'MODEL_STAGES', 'OutputOptions', 'PreparedFrame',
@@ -142,6 +143,8 @@ class FrameProcessor:
         self.device_payloads = (_model_on_cuda(model) if device_payloads is None
                                 else bool(device_payloads))
         self._device = DevicePayloads(self.payloads)
+        #: Temporal stabilisation of the scale (``temporal.*``), this camera's stream.
+        self.temporal = TemporalStabilizer()
         #: Makes each frame's ``timings`` (depth_node_bench sets a timing.StageTimes).
         self.new_timings = dict
         #: Whether the latest frame used the model's own camera estimate.
@@ -160,6 +163,7 @@ class FrameProcessor:
         self.monitor = StreamMonitor()
         self.camera_estimated = False
         self.anchoring.reset()
+        self.temporal.clear()
 
     # ------------------------------------------------------------------ entry points
     def process(self, msg, info, opts: OutputOptions, *, stamp_ns: Optional[int] = None,
@@ -208,6 +212,9 @@ class FrameProcessor:
                        anchor=None) -> PreparedFrame:
         """
         Check the image and its camera, undistort; return the frame ready for the model.
+
+        ``stamp_ns`` is the image stamp (nanoseconds) for temporal stabilisation
+        (None: frames are taken as 1/30 s apart, no gap or stamp checks).
 
         Raises NoCameraInfoError (no camera_info yet), BadImageError and
         BadCameraInfoError (the frame cannot be used). The frame's stream events
@@ -281,11 +288,24 @@ class FrameProcessor:
         # Anchoring to a range sensor, at full resolution (None: no anchor in use).
         with stage(timings, 'anchor') if opts.anchor_depth or opts.anchor_points else _NO_STAGE:
             fitted = self.anchoring.fit(depth, intr, prepared)
-            depth = _corrected(depth, fitted)
+            if not opts.temporal.enabled:
+                depth = _corrected(depth, fitted)
+        # Temporal stabilisation (temporal.*): the fitted correction smoothed, else one
+        # estimated from the image, and the per-pixel filter.
+        if opts.temporal.enabled:
+            values = _values(depth)
+            with stage(timings, 'temporal', getattr(values, 'device', None)):
+                fitted = self.temporal.correction(
+                    values, None if cam is None else cam.intrinsics, prepared.stamp_ns,
+                    opts.temporal, events, fitted)
+                depth = self._correct(depth, fitted)
+        else:
+            self.temporal.clear()
         out = self.encode(prepared.pixels, prepared.rgb_order, depth, intr, info_fields, opts,
                           timings, events)
         out.correction = fitted
         out.anchor = self.anchoring.report
+        out.temporal = self.temporal.last if opts.temporal.enabled else None
         return out
 
     def encode(self, pixels, rgb_order, depth, intr: Intrinsics,
@@ -304,6 +324,12 @@ class FrameProcessor:
                                     timings, events)
 
     # ------------------------------------------------------------------ steps
+    def _correct(self, depth, correction: Correction):
+        """Return ``depth`` (host or :class:`DeviceDepth`) corrected and stabilised."""
+        if isinstance(depth, DeviceDepth):
+            return DeviceDepth(self.temporal.apply(depth.depth, correction), depth.image)
+        return self.temporal.apply(depth, correction)
+
     def _camera(self, info, opts: OutputOptions, width: int, height: int,
                 events: List[Event]) -> Camera:
         previous = self.cameras.camera
@@ -376,6 +402,11 @@ def _corrected(depth, correction: Optional[Correction]):
     if isinstance(depth, DeviceDepth):
         return DeviceDepth(correction.apply(depth.depth), depth.image)
     return correction.apply(depth)
+
+
+def _values(depth):
+    """Return the depth map itself (the tensor or array of a :class:`DeviceDepth`)."""
+    return depth.depth if isinstance(depth, DeviceDepth) else depth
 
 
 def _model_on_cuda(model) -> bool:

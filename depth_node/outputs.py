@@ -23,6 +23,7 @@ from .geometry import CloudData, Intrinsics
 from .params import scan_period
 from .scan import DEFAULT_RANGE_MAX, DEFAULT_RANGE_MIN, ScanData
 from .stream import Event
+from .temporal import TemporalOptions, TemporalResult
 
 #: Timing keys of the model's own stages (upload to download).
 MODEL_STAGES = ('upload', 'preprocess', 'network', 'postprocess')
@@ -87,6 +88,8 @@ class OutputOptions:
     anchor_hold_time: float = 1.0
     anchor_min_inliers: int = 8
     anchor_max_correction: float = 8.0
+    #: Temporal stabilisation of the scale (``temporal.*``).
+    temporal: TemporalOptions = field(default_factory=TemporalOptions)
 
     @classmethod
     def from_parameters(cls, cfg: dict, colored: bool = False) -> 'OutputOptions':
@@ -116,7 +119,18 @@ class OutputOptions:
             anchor_depth=bool(cfg['anchor.depth']), anchor_points=bool(cfg['anchor.points']),
             anchor_hold_time=float(cfg['anchor.hold_time']),
             anchor_min_inliers=int(cfg['anchor.min_inliers']),
-            anchor_max_correction=float(cfg['anchor.max_correction']))
+            anchor_max_correction=float(cfg['anchor.max_correction']),
+            temporal=temporal_options(cfg))
+
+
+def temporal_options(cfg: dict) -> TemporalOptions:
+    """Return the ``temporal.*`` parameter values (``cfg``: name -> value) as options."""
+    return TemporalOptions(
+        enabled=bool(cfg['temporal.enabled']), gate=float(cfg['temporal.gate']),
+        step=float(cfg['temporal.step']), time_constant=float(cfg['temporal.time_constant']),
+        min_fraction=float(cfg['temporal.min_fraction']),
+        max_gap=float(cfg['temporal.max_gap']),
+        pixel_weight=float(cfg['temporal.pixel_weight']))
 
 
 @dataclass
@@ -151,6 +165,8 @@ class FrameOutput:
     correction: Optional[Correction] = None
     #: What anchoring did (state, scale, inliers, anchor age; depth_node.anchor).
     anchor: Optional[AnchorReport] = None
+    #: What temporal stabilisation did to this frame (None: ``temporal.enabled`` off).
+    temporal: Optional[TemporalResult] = None
 
     @property
     def model_ms(self) -> float:

@@ -287,6 +287,46 @@ PARAMETERS = (
         'more with the prediction (units, another camera) is refused.',
         range=(1.1, 1000.0),
         per_camera=True),
+    # Temporal stabilisation of the scale (issue 22): depth_node/temporal.py.
+    ParameterSpec(
+        'temporal.enabled', 'bool', False,
+        "Stabilise the global scale over time: each frame is put on the previous output's "
+        'scale on the pixels that did not change, and that ratio is low-passed. Assumes the '
+        'camera moves little between frames compared with temporal.gate (README, Temporal '
+        'stabilisation).',
+        per_camera=True),
+    ParameterSpec(
+        'temporal.gate', 'double', 0.2,
+        "Relative difference: a sampled pixel whose depth ratio to the previous output is "
+        "farther than this from the frame's median ratio has changed and is not used; also "
+        'the gate of the per-pixel filter.',
+        range=(0.01, 1.0), per_camera=True),
+    ParameterSpec(
+        'temporal.step', 'double', 0.1,
+        "Relative change of scale followed one frame late: the network's own scale moved by "
+        'more than this and the next frame stays nearer the new level than the old one (a '
+        'one-frame spike comes back): the filter starts again from the first of the two.',
+        range=(0.01, 1.0), per_camera=True),
+    ParameterSpec(
+        'temporal.time_constant', 'double', 0.3,
+        "Seconds: the output follows the network's own (or the anchored) scale with this "
+        'time constant (image stamps); 0 = no smoothing.',
+        range=(0.0, 60.0), per_camera=True),
+    ParameterSpec(
+        'temporal.min_fraction', 'double', 0.5,
+        'Fraction of the valid sampled pixels that must pass the gate; fewer = a scene '
+        "change: the frame keeps the network's own scale and the filter starts again.",
+        range=(0.0, 1.0), per_camera=True),
+    ParameterSpec(
+        'temporal.max_gap', 'double', 0.5,
+        'Seconds between image stamps above which the filter starts again (stamps that '
+        'repeat or go backwards always do); 0 = never on a gap.',
+        range=(0.0, 3600.0), per_camera=True),
+    ParameterSpec(
+        'temporal.pixel_weight', 'double', 0.7,
+        'Per-pixel filter: where the corrected depth is within temporal.gate of the '
+        'previous output it moves this fraction of the way to the new value; 1 = off.',
+        range=(0.05, 1.0), per_camera=True),
 )
 
 PARAMETERS_BY_NAME = {p.name: p for p in PARAMETERS}

@@ -21,7 +21,9 @@ EVENT_KINDS = ('resolution', 'encoding', 'frame_id', 'stamp_backwards', 'intrins
                'distortion_ignored', 'camera_estimated', 'camera_info_usable',
                # anchoring (depth_node.anchor): refused anchors, then acquired / lost
                'anchor_invalid', 'anchor_frame', 'anchor_stamp', 'anchor_fit',
-               'anchor_acquired', 'anchor_lost')
+               'anchor_acquired', 'anchor_lost',
+               # temporal stabilisation (depth_node.temporal): starts again
+               'temporal_reset')
 
 
 @dataclass(frozen=True)

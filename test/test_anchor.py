@@ -486,7 +486,7 @@ def test_frames_without_stamps_hold_by_the_injected_clock():
     assert stage.update(depth, INTR, o, [], None, FRAME, []) is None
 
 
-def test_diagnostic_values():
+def test_diagnostics():
     depth = scene_depth()
     stage = AnchorStage()
     o = opts()

@@ -8,7 +8,8 @@ Console scripts ``depth_node_run`` (:mod:`.run`), ``depth_node_eval``
 (:mod:`.demo`); their shared pieces by job: :mod:`.cli` (options, errors, exit
 codes), :mod:`.cameras` (intrinsics files), :mod:`.sources` (images, videos,
 rosbag2 in), :mod:`.bag` (rosbag2 out), :mod:`.datasets` (ground truth),
-:mod:`.metrics`, :mod:`.ply`, :mod:`.baseline` (the bench's calibration); and
+:mod:`.metrics`, :mod:`.sequence` (the evaluation's sequence mode), :mod:`.ply`,
+:mod:`.baseline` (the bench's calibration); and
 the GPU check (:mod:`.gpu_check`, ``tools/gpu_check.sh``). Every frame goes through
 :class:`depth_node.frame.FrameProcessor`, as in the node.
 """

@@ -19,6 +19,10 @@ new = current / s.
 (a simulated sparse sensor, :class:`~depth_node.offline.anchors.SimulatedSensor`)
 and ``--anchor-depth DIR`` to depth files, with the node's anchoring stage
 (:mod:`depth_node.anchor`), so the metric columns are the anchored ones.
+
+``--sequence`` takes the frames as one stream and reports the scale's
+flicker, AbsRel and lag without and with temporal stabilisation
+(:mod:`depth_node.offline.sequence`).
 """
 
 import argparse
@@ -40,10 +44,13 @@ from .datasets import find_prediction, find_samples, read_depth, Sample
 from .metrics import (evaluate_image, ImageResult, mean_metrics, METRIC_NAMES, METRIC_TITLES,
                       Protocol, PROTOCOLS, reference_focal_for_scale, ScaleFit, ScaleFitter)
 from .predictions import BagPredictor
+from .sequence import (add_temporal_arguments, evaluate_sequence, format_sequence,
+                       temporal_parameters)
 from .sources import is_bag, read_rgb
 from ..anchor import AnchorReport, AnchorStage
 from ..frame import FrameProcessor, OutputOptions
 from ..models import load_model
+from ..outputs import temporal_options
 from ..params import check_parameter, PARAMETERS_BY_NAME
 
 PROG = 'depth_node_eval'
@@ -442,6 +449,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--fit-scale', action='store_true',
                    help='fit ground truth / prediction (robust median) and print the '
                         'reference_focal for config/depth_node.yaml')
+    g = add_temporal_arguments(p, enable=False)
+    g.add_argument('--sequence', action='store_true',
+                   help='take the frames (natural order) as one stream at --fps and report, '
+                        'without and with temporal stabilisation, the frame-to-frame change of '
+                        'the scale error (median gt / prediction), mean AbsRel and the lag '
+                        'after a cut and after a synthetic scale step')
+    g.add_argument('--fps', type=float, default=30.0,
+                   help='frame rate of the sequence, for its stamps (default: %(default)s)')
+    g.add_argument('--every', type=int, default=1, metavar='N',
+                   help='sequence of every Nth frame (e.g. a node at rate 10 on a 30 Hz camera: '
+                        '--every 3 --fps 10; default: %(default)s)')
+    g.add_argument('--step-size', type=float, default=0.2, metavar='REL',
+                   help='synthetic scale step of the lag trials (default: %(default)s; 0 = '
+                        'none)')
+    g.add_argument('--step-every', type=int, default=0, metavar='N',
+                   help='place the synthetic step at every Nth frame (default: at a quarter, '
+                        'half and three quarters of the sequence)')
     return p
 
 
@@ -450,6 +474,9 @@ def run(args) -> int:
     protocol = PROTOCOLS[args.dataset].with_overrides(args.min_depth, args.max_depth, args.crop)
     root = Path(args.data)
     anchoring = eval_anchoring(args)
+    if args.sequence and anchoring is not None:
+        raise OfflineInputError('--sequence does not take --anchor-points or --anchor-depth '
+                                '(yet): evaluate the anchored scale without it')
     samples = find_samples(root)
     if args.max_frames > 0:
         samples = samples[:args.max_frames]
@@ -482,6 +509,8 @@ def run(args) -> int:
                   if args.reference_focal > 0 else "the checkpoint's default")
     print(f'{PROG}: {len(samples)} image(s) in {root}; protocol {protocol.summary()}')
     print(f'{PROG}: {label}')
+    if args.sequence:
+        return run_sequence(args, samples, predict, protocol, camera)
     if anchoring is not None:
         print(f'{PROG}: {anchoring.describe()}')
     report = evaluate(samples, predict, protocol, camera=camera, depth_scale=args.depth_scale,
@@ -520,6 +549,36 @@ def eval_anchoring(args) -> Optional[EvalAnchoring]:
         return EvalAnchoring(AnchorFolder(args.anchor_depth, args.anchor_depth_scale), options)
     return EvalAnchoring(SimulatedSensor(args.anchor_points, args.anchor_noise,
                                          args.anchor_outliers, args.anchor_seed), options)
+
+
+def run_sequence(args, samples: Sequence[Sample], predict: Predictor, protocol: Protocol,
+                 camera: CameraSpec) -> int:
+    """Evaluate the samples as one stream without and with stabilisation; print the report."""
+    if (args.fps <= 0 or args.every < 1 or args.step_every < 0
+            or not 0.0 <= args.step_size < 10.0):
+        raise OfflineInputError('--fps must be > 0, --every >= 1, --step-every >= 0 and '
+                                '--step-size within [0, 10)')
+    samples = samples[::args.every]
+    cfg = {name: check_parameter(name, value) for name, value in temporal_parameters(args).items()}
+    opts = temporal_options(cfg)
+    predictions = []
+    for sample in tqdm(samples, desc=PROG, unit='image', file=sys.stderr,
+                       disable=True if args.no_progress else None, dynamic_ncols=True):
+        rgb = read_rgb(sample.rgb_path)
+        cam = camera if camera.is_set() else sample.camera
+        info = cam.for_size(rgb.shape[1], rgb.shape[0]) if cam is not None else None
+        predictions.append(np.asarray(predict(sample, rgb, info), dtype=np.float32))
+
+    def ground_truth(i: int) -> np.ndarray:
+        sample = samples[i]
+        return read_depth(sample.depth_path,
+                          args.depth_scale or sample.depth_scale or protocol.depth_scale)
+
+    report = evaluate_sequence(predictions, ground_truth, protocol, opts, fps=args.fps,
+                               step=args.step_size, step_every=args.step_every,
+                               resize=resize_prediction)
+    print(format_sequence(report))
+    return 0 if len(samples) >= 2 else 1
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -37,6 +37,7 @@ from .cli import (add_model_arguments, announcer, cli_main, error_text, EXIT_FAI
                   OfflineInputError)
 from .datasets import depth_png_array
 from .ply import write_ply
+from .sequence import add_temporal_arguments, temporal_parameters
 from .sources import BagSource, expand_inputs, ImageFilesSource, VideoSource
 from .. import messages
 from ..camera import CameraInfoFields
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument(f"--anchor-{name.replace('_', '-')}", metavar=metavar,
                        type=int if spec.type == 'integer' else float, default=spec.default,
                        help=f'anchor.{name} (default: %(default)s)')
+    add_temporal_arguments(p)
     return p
 
 
@@ -464,6 +466,7 @@ def node_parameters(args, ply: bool, bag: bool) -> dict:
         'anchor.hold_time': args.anchor_hold_time,
         'anchor.min_inliers': args.anchor_min_inliers,
         'anchor.max_correction': args.anchor_max_correction,
+        **temporal_parameters(args),
     }
     cfg = {name: check_parameter(name, value) for name, value in cfg.items()}
     check_parameters(cfg)
