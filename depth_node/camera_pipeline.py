@@ -488,6 +488,8 @@ class CameraPipeline:
         pairs = values(report, info)
         if processor is not None and self.anchors:
             pairs += processor.anchoring.diagnostics()
+        if processor is not None and self.cfg['temporal.enabled']:
+            pairs += processor.temporal.diagnostics()
         return DiagnosticStatus(
             level=bytes([level]), message=message, hardware_id=str(info.get('device', '')),
             name=name, values=[KeyValue(key=k, value=v) for k, v in pairs])
