@@ -23,6 +23,8 @@ setup(
         # An example for Nav2 (Nav2's parameters, not the node's).
         ('share/' + package_name + '/config/nav2', glob.glob('config/nav2/*.yaml')),
         ('share/' + package_name + '/rviz', glob.glob('rviz/*.rviz')),
+        # The guides (README.md links to them), beside the installed package.
+        ('share/' + package_name + '/doc', glob.glob('doc/*.md') + glob.glob('doc/*.png')),
     ],
     python_requires='>=3.10',
     # rclpy and the message packages come from ROS 2 (apt, or the ros-kilted-* wheels that

@@ -3,7 +3,7 @@
 """
 Metric depth from a monocular RGB camera for ROS 2.
 
-Layers, one direction (README, Development):
+Layers, one direction (doc/development.md):
 
 - the ROS-free core, in this folder: :mod:`.frame` (the one frame path,
   ``FrameProcessor``), :mod:`.outputs`, :mod:`.payloads`, :mod:`.device_payloads`,

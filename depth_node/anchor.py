@@ -28,7 +28,7 @@ Inputs (:class:`AnchorInput`, one per message):
 The fit (:func:`fit_scale`): one scale ``s``, the one that minimises the mean
 absolute relative error ``|s p - a| / a`` of the prediction ``p`` at the
 anchors ``a`` (a weighted median of the ratios ``a / p`` with weights ``p / a``;
-README, Anchoring, has the measurements that chose it over the plain median,
+doc/anchoring.md has the measurements that chose it over the plain median,
 an IRLS and a shift in inverse depth). Anchors off the fit by more than a
 factor of :data:`INLIER_FACTOR` are outliers and the scale is fitted again
 without them. A fit is refused when fewer than ``min_inliers`` anchors agree

@@ -465,7 +465,7 @@ class CameraPipeline:
                 f'{out.intrinsics.width}x{out.intrinsics.height} frame: its messages take '
                 f'{size / 1e6:.0f} MB; the middleware (Fast DDS) keeps its buffers at the '
                 'largest message each topic carried, so the process stays that much larger '
-                'after this frame; the node returns its own memory (README, Operations)')
+                'after this frame; the node returns its own memory (doc/operations.md)')
 
     # ---------------------------------------------------------------- diagnostics
     def diagnostic_status(self, state: str, model, name: str,

@@ -79,7 +79,7 @@ DEFAULT_DEPTH_MAX = 100.0
 DEFAULT_DEPTH_QUANTIZATION = 100.0
 DEFAULT_JPEG_QUALITY = 80
 #: zlib's run-length strategy: on a network's depth (smooth, every value different) it
-#: compresses smaller than the default strategy at any level, and faster (README,
+#: compresses smaller than the default strategy at any level, and faster (doc/offboard.md,
 #: Compressed outputs); any PNG decoder reads it.
 PNG_STRATEGY = cv2.IMWRITE_PNG_STRATEGY_RLE
 

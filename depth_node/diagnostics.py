@@ -6,7 +6,7 @@ Health of the node as numbers and one status: rates, drops, latency percentiles.
 Without rclpy. The node feeds :class:`FrameStats` from its callbacks and
 worker, and once a period turns a :meth:`FrameStats.report` into a
 diagnostic_msgs/DiagnosticStatus: :func:`assess` picks the level (OK, WARN,
-ERROR) and the message; :data:`KEYS` lists every value it carries (README,
+ERROR) and the message; :data:`KEYS` lists every value it carries (doc/operations.md,
 Diagnostics).
 """
 

@@ -8,7 +8,7 @@ among 640x480 ones would leave the process hundreds of MB larger for good.
 :class:`LargeFrameTrim` calls ``malloc_trim`` once after a frame much larger
 than the one before, and once after the next much smaller one (when the
 middleware has let go of the large messages). What the middleware keeps on
-purpose (Fast DDS's history buffers) is not the node's to free (README,
+purpose (Fast DDS's history buffers) is not the node's to free (doc/operations.md,
 Operations).
 """
 

@@ -51,7 +51,7 @@ PARAMETERS = (
         'Names of the cameras served by this node with one model: [front, rear] subscribes '
         'front/image and front/camera_info (each camera likewise) and publishes front/depth/'
         'image, front/points, ...; [] = one camera on image and camera_info, outputs without '
-        'a prefix. Per-camera values: <camera>.<parameter> (README, Several cameras).',
+        'a prefix. Per-camera values: <camera>.<parameter> (doc/several_cameras.md).',
         read_only=True),
     ParameterSpec(
         'max_batch', 'integer', 0,
@@ -75,7 +75,8 @@ PARAMETERS = (
         read_only=True, choices=PRECISION_CHOICES),
     ParameterSpec(
         'compile', 'bool', False,
-        'Run the network through torch.compile (one-off warm-up cost at start, see README).',
+        'Run the network through torch.compile (one-off warm-up cost at start, see '
+        'doc/performance.md).',
         read_only=True),
     ParameterSpec(
         'flip_tta', 'bool', False,
@@ -124,7 +125,7 @@ PARAMETERS = (
     ParameterSpec(
         'reference_focal', 'double', 0.0,
         "Training focal length in pixels at the network input resolution; 0 = the "
-        "checkpoint's own value (README, Models).",
+        "checkpoint's own value (doc/models.md).",
         range=(0.0, 100000.0),
         per_camera=True),
     ParameterSpec(
@@ -292,8 +293,8 @@ PARAMETERS = (
         'temporal.enabled', 'bool', False,
         "Stabilise the global scale over time: each frame is put on the previous output's "
         'scale on the pixels that did not change, and that ratio is low-passed. Assumes the '
-        'camera moves little between frames compared with temporal.gate (README, Temporal '
-        'stabilisation).',
+        'camera moves little between frames compared with temporal.gate (doc/anchoring.md, '
+        'Temporal stabilisation).',
         per_camera=True),
     ParameterSpec(
         'temporal.gate', 'double', 0.2,

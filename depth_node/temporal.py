@@ -42,7 +42,7 @@ noise stays out). The applied correction is ``fitted`` followed by ``k``.
 
 It assumes that the camera moves little between frames compared with the gate
 (most sampled pixels see about the same depth in two consecutive frames); see
-README, Temporal stabilisation.
+doc/anchoring.md, Temporal stabilisation.
 """
 
 from dataclasses import dataclass

@@ -14,8 +14,7 @@ empty launch argument leaves the YAML value in force; ``autostart`` always appli
 Nav2's ``navigation_launch.py``).
 
 Several cameras: ``cameras:='front rear'`` with ``remaps:='front/image:=/front_camera/color/
-image_raw front/camera_info:=/front_camera/color/camera_info ...'`` (README, Several
-cameras).
+image_raw front/camera_info:=/front_camera/color/camera_info ...'`` (doc/several_cameras.md).
 
 Optional extras: ``rviz:=true`` starts rviz2 with the installed ``rviz/depth_node.rviz``
 (fixed frame ``camera_frame``); ``camera_pose:='x y z roll pitch yaw'`` publishes the static

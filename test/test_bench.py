@@ -5,6 +5,7 @@
 import json
 
 from depth_node.offline import bench
+import documentation
 import pytest
 import torch
 
@@ -243,12 +244,11 @@ def test_linear_fit_of_a_line_and_of_one_size():
 
 
 def test_readme_documents_every_calibration_key(tiny_da_dir):
-    """The README Performance section names each JSON key of the calibration (issue 19)."""
-    from pathlib import Path
+    """doc/performance.md names each JSON key of the calibration (issue 19)."""
     from depth_node.models import load_model
     from depth_node.offline.baseline import calibrate
     from depth_node.outputs import OutputOptions
-    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text(encoding='utf-8')
+    readme = documentation.text()  # README and the guides under doc/
     section = readme.split('\n## Performance', 1)[1].split('\n## ', 1)[0]
     cal = calibrate(load_model(tiny_da_dir, 'cpu'), [(32, 24), (48, 32)], OutputOptions(scan=True),
                     1)

@@ -867,7 +867,7 @@ def test_large_frame_leaves_no_lasting_memory(bb):
     Issue 8 item 6: a 4000x3000 frame left the process 300 MB larger afterwards.
 
     What the node allocates for the frame goes back to the OS; what stays is Fast DDS's
-    history buffers at the size of the largest message per topic (README, Operations):
+    history buffers at the size of the largest message per topic (doc/operations.md):
     at most the frame's image, depth and cloud messages, and a second such frame adds
     nothing (no leak, no pile-up).
     """

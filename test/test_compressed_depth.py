@@ -328,7 +328,7 @@ def test_defaults_are_the_node_parameters():
 
 
 def test_bandwidth_tool_measures_the_payloads(tmp_path, capsys):
-    """tools/compressed_bandwidth.py (README's table) on one bundled frame, so it does not rot."""
+    """tools/compressed_bandwidth.py (doc/offboard.md's table) on a bundled frame: no rot."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         'compressed_bandwidth', REPO / 'tools' / 'compressed_bandwidth.py')

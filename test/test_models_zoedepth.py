@@ -17,6 +17,7 @@ from depth_node.models import load_model
 from depth_node.models.zoedepth import (focal_at_network, head_domains, network_geometry,
                                         reference_focal_for, TRAINING_CAMERAS)
 from depth_node.outputs import PredictRequest
+import documentation
 import numpy as np
 import pytest
 import torch
@@ -365,8 +366,7 @@ def test_readme_states_the_training_geometry():
     # resize the whole image to img_size without keeping the aspect ratio and without
     # padding: NYU 640x480 and KITTI crops 1216x352 -> 512x384 (ZoeD_N, ZoeD_NK), KITTI
     # -> 768x384 (ZoeD_K, config_version kitti). evaluate.py runs model(images), unpadded.
-    from pathlib import Path
-    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text(encoding='utf-8')
+    readme = documentation.text()  # README and the guides under doc/
     nyu = TRAINING_CAMERAS['nyu']
     kitti = TRAINING_CAMERAS['kitti']
     nyu_fx, nyu_fy = nyu.fx * 512 / 640, nyu.fy * 384 / 480

@@ -17,6 +17,7 @@ import re
 import shlex
 import xml.etree.ElementTree as ET
 
+import documentation
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +31,8 @@ TOOLS = ('depth_node_run', 'depth_node_eval', 'depth_node_bench', 'depth_node_de
 # --------------------------------------------------------------------------- README parsing
 
 def readme_lines():
-    return README.read_text(encoding='utf-8').splitlines()
+    """Return the lines of README and the guides under doc/ (documentation.text)."""
+    return documentation.text().splitlines()
 
 
 def headings():
@@ -58,7 +60,7 @@ def section(title: str, subsections: bool = True) -> str:
                     end = nxt
                     break
             return '\n'.join(lines[start + 1:end])
-    raise AssertionError(f'README has no section {title!r}')
+    raise AssertionError(f'the documentation has no section {title!r}')
 
 
 def inline_code(text: str):
@@ -138,7 +140,7 @@ def test_readme_lists_every_option_of_each_tool_and_no_other(tool):
 def test_offline_examples_run_from_a_fresh_shell():
     """Each example command is .venv/bin/<tool> (or .venv/bin/python) and its options parse."""
     seen = set()
-    for command in fenced_commands(README.read_text(encoding='utf-8')):
+    for command in fenced_commands(documentation.text()):
         first = command.split()[0] if command.split() else ''
         name = os.path.basename(first)
         if name not in TOOLS and not name.startswith('python'):
@@ -153,7 +155,7 @@ def test_offline_examples_run_from_a_fresh_shell():
                 w.startswith(('tools/', 'depth_node')) or 'depth_node' in w for w in words[1:]):
             assert words[0] == '.venv/bin/python', command
     assert {'depth_node_run', 'depth_node_eval', 'depth_node_bench'} <= seen
-    for span in inline_code(README.read_text(encoding='utf-8')):
+    for span in inline_code(documentation.text()):
         words = span.split()
         if words and words[0].startswith('python') and any(
                 w.startswith('tools/') or w == 'depth_node' or w.startswith('depth_node.')

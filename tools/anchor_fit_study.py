@@ -1,7 +1,7 @@
 # Copyright 2026 depth_node contributors
 # SPDX-License-Identifier: Apache-2.0
 """
-Compare ways of fitting a prediction to sparse anchors on real data (README, Anchoring).
+Compare ways of fitting a prediction to sparse anchors on real data (doc/anchoring.md).
 
 The numbers behind the choice of ``depth_node.anchor.fit_scale``: FastDepth's real
 predictions (``tools/fastdepth_predictions.py``) of the RGB-D sets in

@@ -32,7 +32,7 @@ from ..errors import ModelLoadError, ParameterValueError
 #: head's max_depth. 20 m heads were fine-tuned on Hypersim only (1024x768, f 886.81 px),
 #: 80 m heads on Virtual KITTI 2 only (1242x375, f 725.0087 px); training resized with
 #: ``lower_bound`` to multiples of 14: Hypersim 686x518 -> (594.09 + 598.13) / 2,
-#: VKITTI2 1722x518 -> (1005.21 + 1001.48) / 2. Sources in README, Models.
+#: VKITTI2 1722x518 -> (1005.21 + 1001.48) / 2. Sources in doc/models.md.
 REFERENCE_FOCALS = {
     20.0: 596.1,
     80.0: 1003.3,

@@ -15,7 +15,7 @@ from typing import Dict, Optional
 
 from .cli import OfflineInputError
 
-#: rosbag2 metadata version written (Jazzy and later read it; see README for Humble).
+#: rosbag2 metadata version written (Jazzy and later read it; see doc/offline_tools.md for Humble).
 BAG_VERSION = 9
 
 

@@ -62,7 +62,7 @@ CANDIDATES = (
 REPEAT_MEGAPIXELS = 2.0
 MAX_REPEATS = 5
 
-#: The sizes of README's Performance tables.
+#: The sizes of doc/performance.md's tables.
 README_SIZES = ((640, 480), (1280, 720), (1920, 1080), (3840, 2160))
 
 
@@ -150,7 +150,7 @@ def load_average() -> Optional[List[float]]:
 
 
 def parse_sizes(text: str) -> List[Tuple[int, int]]:
-    """Return ``[(width, height), ...]`` of ``'640x480,1280x720'`` (``readme``: README's four)."""
+    """Return ``[(width, height), ...]`` of ``'640x480,1280x720'`` (``readme``: the guide's)."""
     if text.strip().lower() == 'readme':
         return list(README_SIZES)
     sizes = []

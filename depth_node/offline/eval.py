@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--max-frames', type=int, default=0, help='evaluate the first N pairs')
     g.add_argument('--no-progress', action='store_true')
     g = p.add_argument_group(
-        'anchoring (the node\'s anchor.* parameters; README, Anchoring to a range sensor)')
+        'anchoring (the node\'s anchor.* parameters; doc/anchoring.md)')
     g.add_argument('--anchor-points', type=int, default=0, metavar='N',
                    help='anchor every prediction to N points drawn from its ground truth (a '
                         'simulated sparse sensor); the metric columns are the anchored ones '

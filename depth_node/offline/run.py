@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='write the bgr8 colourised depth on <namespace>/depth/colored into '
                         '--out-bag (the node\'s depth/colored; range: --color-range)')
     g = p.add_argument_group(
-        'anchoring to a range sensor (as the node parameters anchor.*; README, Anchoring)')
+        'anchoring to a range sensor (as the node parameters anchor.*; doc/anchoring.md)')
     g.add_argument('--anchor-depth', metavar='DIR',
                    help="the node's anchor/depth from a folder: one depth file per image, "
                         'matched by name (<name>.png or <name>_depth.png 16-bit, <name>.npy '

@@ -409,7 +409,7 @@ def check_cloud(cloud_msg, depth: np.ndarray, intr: Intr, rgb: Optional[np.ndarr
     Point (u, v) = ((u - cx) z / fx, (v - cy) z / fy, z) for every ``stride``-th
     pixel with finite z in [min_depth, max_depth]; NaN elsewhere (organized) or
     left out (dense); packed rgb equal to the image's pixel. With ``edge_angle``
-    (the node's default edge filter, README "Edge filter") flying pixels are NaN
+    (the node's default edge filter, doc/navigation.md, "Edge filter") flying pixels are NaN
     too: those :class:`~depth_node.filters.EdgeFilter` flags at half a degree less
     must be, those it does not flag at half a degree more must not be.
     """
