@@ -12,17 +12,14 @@ within 5 % of the oracle global scale.
 """
 
 import csv
-import json
 from pathlib import Path
 import re
-import shutil
 
 import cv2
 from depth_node.anchor import AnchorBuffer
 from depth_node.camera import pinhole_camera_info
 from depth_node.frame import FrameProcessor, OutputOptions
 from depth_node.geometry import Intrinsics
-from depth_node.models import load_model
 from depth_node.offline.anchors import AnchorFolder, SimulatedSensor
 from depth_node.offline.bag import bag_typestore
 from depth_node.offline.datasets import find_samples, read_depth
@@ -51,22 +48,6 @@ def shared_folder():
 SHARED = shared_folder()
 
 
-@pytest.fixture(scope='module')
-def tiny_dir(tiny_da_dir, tmp_path_factory):
-    """Return the tiny checkpoint with a 126 px network input (fast)."""
-    path = tmp_path_factory.mktemp('tiny_da_126') / 'model'
-    shutil.copytree(tiny_da_dir, path)
-    config = json.loads((path / 'preprocessor_config.json').read_text())
-    config['size'] = {'height': 126, 'width': 126}
-    (path / 'preprocessor_config.json').write_text(json.dumps(config))
-    return str(path)
-
-
-@pytest.fixture(scope='module')
-def tiny_model(tiny_dir):
-    return load_model(tiny_dir, 'cpu', 'fp32')
-
-
 def camera_yaml() -> str:
     return (f'image_width: {W}\nimage_height: {H}\ncamera_name: test\n'
             f'camera_matrix: {{rows: 3, cols: 3, data: [{F}, 0, {INTR.cx}, 0, {F}, {INTR.cy}, '
@@ -88,7 +69,7 @@ def sparse_mm(depth, scale, seed, fraction=0.15) -> np.ndarray:
 
 
 @pytest.fixture(scope='module')
-def dataset(tmp_path_factory, tiny_model):
+def dataset(tmp_path_factory, da126_model):
     """Return (root, frames) of 3 rendered frames with ground truth, intrinsics and anchors."""
     root = tmp_path_factory.mktemp('anchored')
     for name in ('rgb', 'depth', 'anchors'):
@@ -98,7 +79,7 @@ def dataset(tmp_path_factory, tiny_model):
         rgb, gt = render(W, H, F, F, INTR.cx, INTR.cy, pose)
         cv2.imwrite(str(root / 'rgb' / f'img_{i}.png'), rgb[:, :, ::-1])
         cv2.imwrite(str(root / 'depth' / f'img_{i}.png'), np.rint(gt * 1000).astype(np.uint16))
-        mm = sparse_mm(network_depth(tiny_model, rgb), PLANTED, seed=i)
+        mm = sparse_mm(network_depth(da126_model, rgb), PLANTED, seed=i)
         cv2.imwrite(str(root / 'anchors' / f'img_{i}_depth.png'), mm)
         frames.append((rgb, mm))
     for folder in (root, root / 'rgb'):
@@ -128,21 +109,21 @@ def node_like(model, frames, opts):
     return outs
 
 
-def test_run_eval_and_the_node_give_the_same_anchored_bytes(dataset, tmp_path, tiny_dir,
-                                                            tiny_model, capsys):
+def test_run_eval_and_the_node_give_the_same_anchored_bytes(dataset, tmp_path, da126_dir,
+                                                            da126_model, capsys):
     root, frames = dataset
     out = tmp_path / 'run'
-    assert run_main([str(root / 'rgb'), '--model', tiny_dir, '--device', 'cpu', '--out',
+    assert run_main([str(root / 'rgb'), '--model', da126_dir, '--device', 'cpu', '--out',
                      str(out), '--npy', '--anchor-depth', str(root / 'anchors'),
                      '--no-progress']) == 0
     text = capsys.readouterr().out
     assert 'anchoring: 3 frame(s) anchored, 0 on a held correction' in text
     # depth_node_eval's path: its model predictor anchored to the same files.
-    predictor = ModelPredictor(tiny_model)
+    predictor = ModelPredictor(da126_model)
     anchoring = EvalAnchoring(AnchorFolder(root / 'anchors'), anchor_options(
         _args(anchor_min_inliers=8, anchor_max_correction=8.0)))
     samples = find_samples(root)
-    node = node_like(tiny_model, frames, OutputOptions(anchor_depth=True, depth_encoding='16UC1'))
+    node = node_like(da126_model, frames, OutputOptions(anchor_depth=True, depth_encoding='16UC1'))
     for i, sample in enumerate(samples):
         rgb = frames[i][0]
         gt = read_depth(sample.depth_path)
@@ -158,7 +139,7 @@ def test_run_eval_and_the_node_give_the_same_anchored_bytes(dataset, tmp_path, t
         assert node[i].correction == report.correction
     # Not the network's own depth: the anchors changed it.
     assert not np.allclose(np.load(out / 'img_0_depth.npy'),
-                           network_depth(tiny_model, frames[0][0]), equal_nan=True)
+                           network_depth(da126_model, frames[0][0]), equal_nan=True)
 
 
 def _args(**kw):
@@ -166,11 +147,11 @@ def _args(**kw):
     return SimpleNamespace(**kw)
 
 
-def test_eval_anchor_depth_cli_reports_the_anchored_metrics(dataset, tiny_dir, tmp_path,
+def test_eval_anchor_depth_cli_reports_the_anchored_metrics(dataset, da126_dir, tmp_path,
                                                             capsys):
     root, _ = dataset
     table = tmp_path / 'a.csv'
-    assert eval_main([str(root), '--model', tiny_dir, '--device', 'cpu', '--anchor-depth',
+    assert eval_main([str(root), '--model', da126_dir, '--device', 'cpu', '--anchor-depth',
                       str(root / 'anchors'), '--csv', str(table), '--no-progress']) == 0
     text = capsys.readouterr().out
     assert re.search(r'anchored 3 of 3 image\(s\): scale (1\.99\d\d|2\.00\d\d) \.\. '
@@ -309,14 +290,14 @@ def lidar_like(model, rgb, scale, seed):
 
 @pytest.mark.parametrize('topics,storage', [(('depth',), 'sqlite3'), (('points',), 'sqlite3'),
                                             (('depth', 'points'), 'mcap')])
-def test_run_pairs_bag_anchor_topics_as_the_node(dataset, tmp_path, tiny_dir, tiny_model,
+def test_run_pairs_bag_anchor_topics_as_the_node(dataset, tmp_path, da126_dir, da126_model,
                                                  topics, storage, capsys):
     _, frames = dataset
-    points = [lidar_like(tiny_model, rgb, PLANTED, i) for i, (rgb, _) in enumerate(frames)]
+    points = [lidar_like(da126_model, rgb, PLANTED, i) for i, (rgb, _) in enumerate(frames)]
     src = tmp_path / 'in'
     write_anchor_bag(src, frames, points, storage)
     dst = tmp_path / 'out'
-    args = [str(src), '--image-topic', '/cam/image_raw', '--model', tiny_dir, '--device',
+    args = [str(src), '--image-topic', '/cam/image_raw', '--model', da126_dir, '--device',
             'cpu', '--out-bag', str(dst), '--no-progress']
     if 'depth' in topics:
         args += ['--anchor-depth-topic', '/cam/anchor_depth']
@@ -332,7 +313,7 @@ def test_run_pairs_bag_anchor_topics_as_the_node(dataset, tmp_path, tiny_dir, ti
         if kind in topics:
             for msg in read_topic(src, topic):
                 buffers[kind].put(msg)
-    processor = FrameProcessor(tiny_model)
+    processor = FrameProcessor(da126_model)
     opts = OutputOptions(anchor_depth='depth' in topics, anchor_points='points' in topics)
     for image, msg in zip(images, written):
         stamp = image.header.stamp.sec * 10**9 + image.header.stamp.nanosec
@@ -344,27 +325,27 @@ def test_run_pairs_bag_anchor_topics_as_the_node(dataset, tmp_path, tiny_dir, ti
         assert msg.data.tobytes() == bytes(out.depth_data)
 
 
-def test_run_anchor_errors(dataset, tmp_path, tiny_dir, capsys):
+def test_run_anchor_errors(dataset, tmp_path, da126_dir, capsys):
     root, frames = dataset
     assert run_main([str(root / 'rgb'), '--out', str(tmp_path / 'o'), '--anchor-depth-topic',
-                     '/x', '--model', tiny_dir]) == 2
+                     '/x', '--model', da126_dir]) == 2
     assert 'take a rosbag2 input' in capsys.readouterr().err
     src = tmp_path / 'bag'
     write_anchor_bag(src, frames[:1], [np.array([[0.0, 0.0, 1.0]])])
     assert run_main([str(src), '--image-topic', '/cam/image_raw', '--out', str(tmp_path / 'p'),
-                     '--anchor-depth-topic', '/nope', '--model', tiny_dir]) == 2
+                     '--anchor-depth-topic', '/nope', '--model', da126_dir]) == 2
     assert "no topic '/nope'" in capsys.readouterr().err
     assert run_main([str(src), '--image-topic', '/cam/image_raw', '--out', str(tmp_path / 'q'),
-                     '--anchor-depth-topic', '/lidar/points', '--model', tiny_dir]) == 2
+                     '--anchor-depth-topic', '/lidar/points', '--model', da126_dir]) == 2
     assert 'pass it as --anchor-points-topic' in capsys.readouterr().err
     assert run_main([str(root / 'rgb'), '--out', str(tmp_path / 'r'), '--anchor-depth',
                      str(root / 'anchors'), '--anchor-max-correction', '0.5',
-                     '--model', tiny_dir]) == 2
+                     '--model', da126_dir]) == 2
     assert 'anchor.max_correction must be within' in capsys.readouterr().err
 
 
-def test_a_bad_anchor_file_is_noted_and_the_frame_kept(dataset, tmp_path, tiny_dir,
-                                                       tiny_model, capsys):
+def test_a_bad_anchor_file_is_noted_and_the_frame_kept(dataset, tmp_path, da126_dir,
+                                                       da126_model, capsys):
     root, frames = dataset
     anchors = tmp_path / 'anchors'
     anchors.mkdir()
@@ -373,7 +354,7 @@ def test_a_bad_anchor_file_is_noted_and_the_frame_kept(dataset, tmp_path, tiny_d
                 .clip(0, 65534).astype(np.uint16))  # 20x too far: refused
     (anchors / 'img_2_depth.npy').write_bytes(b'not a numpy file')
     out = tmp_path / 'out'
-    assert run_main([str(root / 'rgb'), '--model', tiny_dir, '--device', 'cpu', '--out',
+    assert run_main([str(root / 'rgb'), '--model', da126_dir, '--device', 'cpu', '--out',
                      str(out), '--npy', '--anchor-depth', str(anchors), '--anchor-hold-time',
                      '0', '--no-progress']) == 0
     captured = capsys.readouterr()
@@ -383,7 +364,7 @@ def test_a_bad_anchor_file_is_noted_and_the_frame_kept(dataset, tmp_path, tiny_d
         in captured.out
     assert len(list(out.glob('*_depth.png'))) == 3
     np.testing.assert_array_equal(np.load(out / 'img_1_depth.npy'),
-                                  network_depth(tiny_model, frames[1][0]))
+                                  network_depth(da126_model, frames[1][0]))
 
 
 # ------------------------------------------------------------------ real data (FastDepth)

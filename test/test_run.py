@@ -9,9 +9,7 @@ back with ``rosbags``; ROS is not needed.
 """
 
 import io
-import json
 from pathlib import Path
-import shutil
 
 import cv2
 from depth_node.camera import CameraCache, pinhole_camera_info
@@ -39,23 +37,6 @@ T0 = 1_700_000_000 * 10**9
 def frames():
     """Return three small rendered RGB frames, each H x W x 3 uint8."""
     return [render(W, H, F, F, INTR.cx, INTR.cy, pose)[0] for pose in sample_trajectory(3)]
-
-
-@pytest.fixture(scope='module')
-def tiny_dir(tiny_da_dir, tmp_path_factory):
-    """Return the tiny checkpoint with a 126 px network input instead of 518 (10x faster)."""
-    path = tmp_path_factory.mktemp('tiny_da_126') / 'model'
-    shutil.copytree(tiny_da_dir, path)
-    config = json.loads((path / 'preprocessor_config.json').read_text())
-    config['size'] = {'height': 126, 'width': 126}
-    (path / 'preprocessor_config.json').write_text(json.dumps(config))
-    return str(path)
-
-
-@pytest.fixture(scope='module')
-def tiny_model(tiny_dir):
-    """Return the 126 px tiny checkpoint loaded on the CPU."""
-    return load_model(tiny_dir, 'cpu', 'fp32')
 
 
 @pytest.fixture
@@ -133,17 +114,17 @@ def write_input_bag(path, frames, storage='sqlite3', compressed=False, d=(0.0,) 
 
 # ------------------------------------------------------------------ image folder
 
-def test_image_folder_to_png_and_ply(image_folder, tmp_path, tiny_dir, tiny_model, frames,
+def test_image_folder_to_png_and_ply(image_folder, tmp_path, da126_dir, da126_model, frames,
                                      capsys):
     out = tmp_path / 'out'
-    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out', out,
+    assert run(image_folder, '--model', da126_dir, '--device', 'cpu', '--out', out,
                '--ply-every', '2', '--npy') == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
         [f'img_{i}_{kind}' for i in range(3) for kind in ('depth.png', 'color.png', 'depth.npy')]
         + ['img_0.ply', 'img_2.ply'])
     for i, rgb in enumerate(frames):
-        ref = expected(tiny_model, rgb, depth_encoding='16UC1')
+        ref = expected(da126_model, rgb, depth_encoding='16UC1')
         png = cv2.imread(str(out / f'img_{i}_depth.png'), cv2.IMREAD_UNCHANGED)
         assert png.dtype == np.uint16 and png.shape == (H, W)
         # The 16-bit PNG is the node's 16UC1 payload (millimetres, 0 invalid).
@@ -152,7 +133,7 @@ def test_image_folder_to_png_and_ply(image_folder, tmp_path, tiny_dir, tiny_mode
         color = cv2.imread(str(out / f'img_{i}_color.png'))
         assert color.shape == (H, W, 3)
     # PLY = the valid points of the node's cloud payload, with colour.
-    ref = expected(tiny_model, frames[2])
+    ref = expected(da126_model, frames[2])
     cloud = np.frombuffer(ref.cloud.data, np.float32).reshape(-1, 4)
     xyz, rgb = read_ply(out / 'img_2.ply')
     valid = np.all(np.isfinite(cloud[:, :3]), axis=1)
@@ -162,16 +143,16 @@ def test_image_folder_to_png_and_ply(image_folder, tmp_path, tiny_dir, tiny_mode
     assert '3 image(s)' in text and 'camera_info.yaml' in text and 'frames/s' in text
 
 
-def test_single_image_with_flags_and_side_by_side(image_folder, tmp_path, tiny_dir):
+def test_single_image_with_flags_and_side_by_side(image_folder, tmp_path, da126_dir):
     out = tmp_path / 'one'
-    assert run(image_folder / 'img_1.png', '--model', tiny_dir, '--device', 'cpu',
+    assert run(image_folder / 'img_1.png', '--model', da126_dir, '--device', 'cpu',
                '--fx', F, '--out', out, '--side-by-side', '--color-range', '0.5', '8') == 0
     assert cv2.imread(str(out / 'img_1_color.png')).shape == (H, 2 * W, 3)
 
 
-def test_images_to_a_new_bag(image_folder, tmp_path, tiny_dir, tiny_model, frames):
+def test_images_to_a_new_bag(image_folder, tmp_path, da126_dir, da126_model, frames):
     bag = tmp_path / 'from_images'
-    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out-bag', bag,
+    assert run(image_folder, '--model', da126_dir, '--device', 'cpu', '--out-bag', bag,
                '--max-frames', '2', '--fps', '5') == 0
     topics = read_bag(bag)
     assert sorted(topics) == ['/camera/camera_info', '/camera/depth/camera_info',
@@ -182,11 +163,11 @@ def test_images_to_a_new_bag(image_folder, tmp_path, tiny_dir, tiny_model, frame
     stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for _, _, _, m in images]
     assert stamps[1] - stamps[0] == 200_000_000  # 5 fps
     depth = topics['/camera/depth/image'][1][3]
-    _, step, data = depth_to_image_fields(expected(tiny_model, frames[1]).depth, '32FC1')
+    _, step, data = depth_to_image_fields(expected(da126_model, frames[1]).depth, '32FC1')
     assert (depth.encoding, depth.step, depth.data.tobytes()) == ('32FC1', step, bytes(data))
 
 
-def test_progress_bar_shows_frames_per_second(image_folder, tmp_path, tiny_dir, monkeypatch):
+def test_progress_bar_shows_frames_per_second(image_folder, tmp_path, da126_dir, monkeypatch):
     """On a terminal the bar shows done/total, frames/s and the ETA (here forced on)."""
     stream = io.StringIO()
     real = depth_node.offline.run.tqdm
@@ -196,7 +177,7 @@ def test_progress_bar_shows_frames_per_second(image_folder, tmp_path, tiny_dir, 
         return real(*args, **kwargs)
 
     monkeypatch.setattr(depth_node.offline.run, 'tqdm', on_a_terminal)
-    assert main([str(image_folder), '--model', tiny_dir, '--device', 'cpu', '--out',
+    assert main([str(image_folder), '--model', da126_dir, '--device', 'cpu', '--out',
                  str(tmp_path / 'o'), '--no-color']) == 0
     final = stream.getvalue().replace('\r', '\n').strip().splitlines()[-1]
     # tqdm shows the rate as 'N frame/s', or 'N s/frame' below one frame per second.
@@ -210,8 +191,8 @@ def test_missing_intrinsics_is_a_clear_error(tmp_path, frames, capsys):
     assert 'pass --camera-info' in capsys.readouterr().err
 
 
-def test_wrong_size_intrinsics_drop_frames(image_folder, tmp_path, tiny_dir, capsys):
-    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--camera-info',
+def test_wrong_size_intrinsics_drop_frames(image_folder, tmp_path, da126_dir, capsys):
+    assert run(image_folder, '--model', da126_dir, '--device', 'cpu', '--camera-info',
                Path(__file__).resolve().parents[1] / 'depth_node' / 'sample' / 'camera_info.yaml',
                '--out', tmp_path / 'o') == 1
     err = capsys.readouterr().err
@@ -254,7 +235,7 @@ def test_depth_anything_3_focal_x2_depth_x2_and_sky_too_far(
 
 # ------------------------------------------------------------------ video
 
-def test_video_to_png(tmp_path, frames, tiny_dir):
+def test_video_to_png(tmp_path, frames, da126_dir):
     video = tmp_path / 'clip.avi'
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 10.0, (W, H))
     if not writer.isOpened():
@@ -263,7 +244,7 @@ def test_video_to_png(tmp_path, frames, tiny_dir):
         writer.write(np.ascontiguousarray(rgb[:, :, ::-1]))
     writer.release()
     out = tmp_path / 'vout'
-    assert run(video, '--model', tiny_dir, '--device', 'cpu', '--fx', F, '--out', out,
+    assert run(video, '--model', da126_dir, '--device', 'cpu', '--fx', F, '--out', out,
                '--every', '2', '--no-color') == 0
     assert sorted(p.name for p in out.iterdir()) == ['frame_000000_depth.png',
                                                      'frame_000002_depth.png']
@@ -272,12 +253,12 @@ def test_video_to_png(tmp_path, frames, tiny_dir):
 # ------------------------------------------------------------------ rosbag2
 
 @pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
-def test_bag_to_bag_carries_the_node_payloads(tmp_path, frames, tiny_dir, tiny_model,
+def test_bag_to_bag_carries_the_node_payloads(tmp_path, frames, da126_dir, da126_model,
                                               storage):
     src = tmp_path / 'in'
     write_input_bag(src, frames, storage)
     dst = tmp_path / 'out'
-    assert run(src, '--model', tiny_dir, '--device', 'cpu', '--out-bag', dst,
+    assert run(src, '--model', da126_dir, '--device', 'cpu', '--out-bag', dst,
                '--bag-storage', storage) == 0
     assert any(p.suffix == ('.mcap' if storage == 'mcap' else '.db3') for p in dst.iterdir())
     inp, out = read_bag(src), read_bag(dst)
@@ -289,7 +270,7 @@ def test_bag_to_bag_carries_the_node_payloads(tmp_path, frames, tiny_dir, tiny_m
         assert copied == [(t, raw) for t, _, raw, _ in inp[topic]]
     for i, rgb in enumerate(frames):
         t_img, _, _, image = inp['/cam/image_raw'][i]
-        ref = expected(tiny_model, np.ascontiguousarray(rgb[:, :, ::-1]), (2, 1, 0))
+        ref = expected(da126_model, np.ascontiguousarray(rgb[:, :, ::-1]), (2, 1, 0))
         t_depth, _, _, depth = out['/cam/depth/image'][i]
         t_info, _, _, info = out['/cam/depth/camera_info'][i]
         t_pts, _, _, cloud = out['/cam/points'][i]
@@ -309,13 +290,13 @@ def test_bag_to_bag_carries_the_node_payloads(tmp_path, frames, tiny_dir, tiny_m
         assert cloud.data.tobytes() == bytes(ref.cloud.data)
 
 
-def test_compressed_bag_every_other_frame_16uc1_dense(tmp_path, frames, tiny_dir, tiny_model):
+def test_compressed_bag_every_other_frame_16uc1_dense(tmp_path, frames, da126_dir, da126_model):
     src = tmp_path / 'in'
     write_input_bag(src, frames, 'mcap', compressed=True)
     dst = tmp_path / 'out'
     pngs = tmp_path / 'png'
     assert (src / 'in.mcap').is_file()
-    assert run(src / 'in.mcap', '--model', tiny_dir, '--device', 'cpu', '--out-bag', dst,
+    assert run(src / 'in.mcap', '--model', da126_dir, '--device', 'cpu', '--out-bag', dst,
                '--out', pngs,
                '--every', '2', '--depth-encoding', '16UC1', '--points-dense',
                '--no-points-rgb', '--points-stride', '2', '--namespace', 'est') == 0
@@ -324,7 +305,7 @@ def test_compressed_bag_every_other_frame_16uc1_dense(tmp_path, frames, tiny_dir
     assert '/est/depth/image' not in out  # REP 118: 16-bit millimetres on image_raw
     depths = out['/est/depth/image_raw']
     assert len(depths) == 2 and len(out['/est/points']) == 2
-    ref = expected(tiny_model, frames[2], depth_encoding='16UC1', points_rgb=False,
+    ref = expected(da126_model, frames[2], depth_encoding='16UC1', points_rgb=False,
                    points_organized=False, points_stride=2)
     assert depths[1][3].encoding == '16UC1'
     assert depths[1][3].data.tobytes() == bytes(ref.depth_data)
@@ -336,7 +317,7 @@ def test_compressed_bag_every_other_frame_16uc1_dense(tmp_path, frames, tiny_dir
         'frame_000002_color.png', 'frame_000002_depth.png']
 
 
-def test_bag_errors(tmp_path, frames, tiny_dir, capsys):
+def test_bag_errors(tmp_path, frames, da126_dir, capsys):
     src = tmp_path / 'in'
     write_input_bag(src, frames[:1])
     assert run(src, '--out-bag', src) == 2
@@ -347,7 +328,7 @@ def test_bag_errors(tmp_path, frames, tiny_dir, capsys):
     assert 'does not exist' in capsys.readouterr().err
     # An output bag used as input again: its depth topics would be written twice.
     once = tmp_path / 'once'
-    assert run(src, '--model', tiny_dir, '--device', 'cpu', '--out-bag', once) == 0
+    assert run(src, '--model', da126_dir, '--device', 'cpu', '--out-bag', once) == 0
     capsys.readouterr()
     assert run(once, '--out-bag', tmp_path / 'twice') == 2
     err = capsys.readouterr().err
@@ -355,15 +336,15 @@ def test_bag_errors(tmp_path, frames, tiny_dir, capsys):
     assert not (tmp_path / 'twice').exists()
 
 
-def test_rectify_undistorts_like_the_node(tmp_path, frames, tiny_dir, tiny_model, capsys):
+def test_rectify_undistorts_like_the_node(tmp_path, frames, da126_dir, da126_model, capsys):
     src = tmp_path / 'in'
     distortion = (0.3, 0.05, 0.001, -0.001, 0.0)  # pincushion: corners have no source
     write_input_bag(src, frames[:1], d=distortion)
     # Without --rectify the image is used as it is, with a note.
-    assert run(src, '--model', tiny_dir, '--device', 'cpu', '--out', tmp_path / 'raw') == 0
+    assert run(src, '--model', da126_dir, '--device', 'cpu', '--out', tmp_path / 'raw') == 0
     assert '--rectify offline' in capsys.readouterr().err
     dst = tmp_path / 'out'
-    assert run(src, '--model', tiny_dir, '--device', 'cpu', '--out-bag', dst, '--rectify') == 0
+    assert run(src, '--model', da126_dir, '--device', 'cpu', '--out-bag', dst, '--rectify') == 0
     out = read_bag(dst)
     info_in = out['/cam/camera_info'][0][3]
     depth = out['/cam/depth/image'][0][3]
@@ -377,10 +358,10 @@ def test_rectify_undistorts_like_the_node(tmp_path, frames, tiny_dir, tiny_model
     cam = CameraCache().get(info_in, rectify=True)
     bgr = np.ascontiguousarray(frames[0][:, :, ::-1])
     rect = cam.undistorter.rectify(bgr)
-    ref = tiny_model.predict(rect, (2, 1, 0), focal=(INTR.fx, INTR.fy))
+    ref = da126_model.predict(rect, (2, 1, 0), focal=(INTR.fx, INTR.fy))
     ref = np.where(cam.undistorter.valid, ref, np.float32(np.nan))
-    result = FrameProcessor(tiny_model).encode(rect, (2, 1, 0), ref, INTR, cam.output_info,
-                                               OutputOptions(), {})
+    result = FrameProcessor(da126_model).encode(rect, (2, 1, 0), ref, INTR, cam.output_info,
+                                                OutputOptions(), {})
     assert depth.data.tobytes() == bytes(result.depth_data)
     assert cloud.data.tobytes() == bytes(result.cloud.data)
     assert not cam.undistorter.valid.all()
@@ -388,11 +369,11 @@ def test_rectify_undistorts_like_the_node(tmp_path, frames, tiny_dir, tiny_model
 
 # ------------------------------------------------------------------ navigation outputs
 
-def test_navigation_outputs_in_the_bag_are_the_node_ones(image_folder, tmp_path, tiny_dir,
-                                                         tiny_model, frames, capsys):
+def test_navigation_outputs_in_the_bag_are_the_node_ones(image_folder, tmp_path, da126_dir,
+                                                         da126_model, frames, capsys):
     bag = tmp_path / 'nav'
     pngs = tmp_path / 'nav_png'
-    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out-bag', bag,
+    assert run(image_folder, '--model', da126_dir, '--device', 'cpu', '--out-bag', bag,
                '--out', pngs, '--max-frames', '2', '--output-decimation', '2', '--scan',
                '--scan-height', '3', '--colored', '--color-range', '0.5', '4.0',
                '--edge-filter-depth') == 0
@@ -400,7 +381,7 @@ def test_navigation_outputs_in_the_bag_are_the_node_ones(image_folder, tmp_path,
     assert sorted(topics) == ['/camera/camera_info', '/camera/depth/camera_info',
                               '/camera/depth/colored', '/camera/depth/image',
                               '/camera/image_raw', '/camera/points', '/camera/scan']
-    ref = expected(tiny_model, frames[1], decimation=2, scan=True, scan_height=3,
+    ref = expected(da126_model, frames[1], decimation=2, scan=True, scan_height=3,
                    colored=True, colored_min_depth=0.5, colored_max_depth=4.0,
                    edge_filter_depth=True)
     depth = topics['/camera/depth/image'][1][3]
@@ -423,7 +404,7 @@ def test_navigation_outputs_in_the_bag_are_the_node_ones(image_folder, tmp_path,
 
 
 def test_navigation_options_are_checked_like_the_node_parameters(image_folder, tmp_path,
-                                                                 tiny_dir, capsys):
+                                                                 da126_dir, capsys):
     assert run(image_folder, '--out', tmp_path / 'o', '--scan') == 2
     assert '--out-bag' in capsys.readouterr().err
     assert run(image_folder, '--out', tmp_path / 'o', '--output-decimation', '0') == 2
@@ -433,13 +414,13 @@ def test_navigation_options_are_checked_like_the_node_parameters(image_folder, t
     assert 'scan.range_min' in capsys.readouterr().err
     # A frame that is not an optical frame: no scan, said once.
     bag = tmp_path / 'plain'
-    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out-bag', bag,
+    assert run(image_folder, '--model', da126_dir, '--device', 'cpu', '--out-bag', bag,
                '--scan', '--frame-id', 'webcam') == 0
     err = capsys.readouterr().err
     assert err.count("no scan for frames in 'webcam'") == 1
     assert '/camera/scan' not in read_bag(bag)
     bag = tmp_path / 'named'
-    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out-bag', bag,
+    assert run(image_folder, '--model', da126_dir, '--device', 'cpu', '--out-bag', bag,
                '--scan', '--frame-id', 'webcam', '--scan-frame-id', 'webcam_link',
                '--max-frames', '1') == 0
     assert read_bag(bag)['/camera/scan'][0][3].header.frame_id == 'webcam_link'
@@ -447,11 +428,11 @@ def test_navigation_options_are_checked_like_the_node_parameters(image_folder, t
 
 # ------------------------------------------------------------------ compressed depth (issue 18)
 
-def test_compressed_depth_replaces_the_raw_depth_in_the_bag(image_folder, tmp_path, tiny_dir,
-                                                            tiny_model, frames, capsys):
+def test_compressed_depth_replaces_the_raw_depth_in_the_bag(image_folder, tmp_path, da126_dir,
+                                                            da126_model, frames, capsys):
     """The bag gets compressedDepth instead of depth/image, decoded as upstream decodes it."""
     bag = tmp_path / 'small'
-    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out-bag', bag,
+    assert run(image_folder, '--model', da126_dir, '--device', 'cpu', '--out-bag', bag,
                '--max-frames', '2', '--compressed-depth') == 0
     topics = read_bag(bag)
     assert sorted(topics) == ['/camera/camera_info', '/camera/depth/camera_info',
@@ -464,17 +445,17 @@ def test_compressed_depth_replaces_the_raw_depth_in_the_bag(image_folder, tmp_pa
     assert msg.header == image.header and t == topics['/camera/image_raw'][1][0]
     assert msg.format == '32FC1; compressedDepth png'
     encoding, depth = upstream_decode(msg.format, msg.data.tobytes())
-    ref = expected(tiny_model, frames[1]).depth
+    ref = expected(da126_model, frames[1]).depth
     assert encoding == '32FC1' and depth.shape == (H, W)
     np.testing.assert_array_equal(np.isnan(depth), ~np.isfinite(ref))
     a = 10100.0  # depth_quantization 100: A = 100 * 101
     assert np.abs(a / depth - a / ref).max() <= 0.51
 
 
-def test_compressed_depth_beside_the_raw_one_16uc1_rvl(image_folder, tmp_path, tiny_dir,
-                                                       tiny_model, frames):
+def test_compressed_depth_beside_the_raw_one_16uc1_rvl(image_folder, tmp_path, da126_dir,
+                                                       da126_model, frames):
     bag = tmp_path / 'both'
-    assert run(image_folder, '--model', tiny_dir, '--device', 'cpu', '--out-bag', bag,
+    assert run(image_folder, '--model', da126_dir, '--device', 'cpu', '--out-bag', bag,
                '--max-frames', '1', '--compressed-depth', '--raw-depth', '--depth-encoding',
                '16UC1', '--compressed-depth-format', 'rvl', '--no-points') == 0
     topics = read_bag(bag)
@@ -484,7 +465,7 @@ def test_compressed_depth_beside_the_raw_one_16uc1_rvl(image_folder, tmp_path, t
     encoding, mm = upstream_decode(msg.format, msg.data.tobytes())
     assert encoding == '16UC1'
     np.testing.assert_array_equal(mm, raw.data.view('<u2').reshape(H, W))  # lossless
-    assert raw.data.tobytes() == bytes(expected(tiny_model, frames[0],
+    assert raw.data.tobytes() == bytes(expected(da126_model, frames[0],
                                                 depth_encoding='16UC1').depth_data)
 
 
