@@ -45,7 +45,7 @@ import torch
 
 from . import messages
 from .anchor import transform_matrix
-from .camera_pipeline import CameraPipeline, OUTPUTS
+from .camera_pipeline import CameraPipeline
 from .diagnostics import LogThrottle, network_input_text
 from .errors import DepthNodeError, ModelLoadError, ParameterValueError
 from .frame import process_batch
@@ -65,8 +65,6 @@ DEACTIVATE_WAIT_S = 10.0
 JOIN_TIMEOUT_S = 1.0
 #: Seconds between checks of the input publishers' QoS (to match new or restarted ones).
 QOS_CHECK_S = 1.0
-#: The output topics of a camera (without its prefix).
-OUTPUT_TOPICS = tuple(topic for _, _, topic in OUTPUTS)
 
 _SUCCESS = TransitionCallbackReturn.SUCCESS
 _FAILURE = TransitionCallbackReturn.FAILURE
