@@ -27,8 +27,8 @@ INPUT_TOPICS = {'image'}
 
 
 def node_published_topics():
-    """Return the topics the node creates its output publishers on (node.OUTPUTS)."""
-    from depth_node.node import OUTPUTS
+    """Return the topics the node creates its output publishers on (camera_pipeline.OUTPUTS)."""
+    from depth_node.camera_pipeline import OUTPUTS
     return {topic for _, _, topic in OUTPUTS}
 
 
