@@ -51,20 +51,20 @@ def _header(stamp_ns: int, frame_id: str) -> SimpleNamespace:
 
 def depth_anchor(depth: np.ndarray, *, frame_id: str = '', stamp_ns: int = 0) -> AnchorInput:
     """Return a depth map in metres (NaN or 0 = none) as a 32FC1 ``anchor/depth`` message."""
-    values = np.ascontiguousarray(depth, dtype='<f4')
-    height, width = values.shape
-    msg = SimpleNamespace(header=_header(stamp_ns, frame_id), height=height, width=width,
-                          encoding='32FC1', is_bigendian=0, step=width * 4,
-                          data=values.tobytes())
-    return AnchorInput('depth', msg)
+    return _image_anchor(np.ascontiguousarray(depth, dtype='<f4'), '32FC1', frame_id, stamp_ns)
 
 
 def millimetre_anchor(mm: np.ndarray, *, frame_id: str = '', stamp_ns: int = 0) -> AnchorInput:
     """Return a uint16 millimetre map (0 = none) as a 16UC1 ``anchor/depth`` message."""
-    values = np.ascontiguousarray(mm, dtype='<u2')
+    return _image_anchor(np.ascontiguousarray(mm, dtype='<u2'), '16UC1', frame_id, stamp_ns)
+
+
+def _image_anchor(values: np.ndarray, encoding: str, frame_id: str,
+                  stamp_ns: int) -> AnchorInput:
+    """Return little-endian ``values`` as the fields of an ``anchor/depth`` Image."""
     height, width = values.shape
     msg = SimpleNamespace(header=_header(stamp_ns, frame_id), height=height, width=width,
-                          encoding='16UC1', is_bigendian=0, step=width * 2,
+                          encoding=encoding, is_bigendian=0, step=width * values.itemsize,
                           data=values.tobytes())
     return AnchorInput('depth', msg)
 
