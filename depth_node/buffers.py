@@ -68,17 +68,26 @@ _UNSHARED = _unshared_count()
 
 class ReusableBuffer:
     """
-    One ``msg.data`` buffer of a payload, handed out again while nothing else holds it.
+    ``msg.data`` buffers of a payload, handed out again while nothing else holds them.
 
-    :meth:`take` returns the previous buffer when it has the size asked for and
-    its reference count shows that only this slot holds it (see the module
-    docstring); otherwise a new zero-filled one, which the slot then keeps (the
-    previous one goes when its last holder drops it). The caller must write
-    every byte of what it takes: a reused buffer still holds the last frame.
+    :meth:`take` returns a kept buffer of the size asked for whose reference
+    count shows that only this object holds it (see the module docstring);
+    otherwise a new zero-filled one, which it then keeps, forgetting the least
+    recently used one beyond ``slots`` (a forgotten buffer goes when its last
+    holder drops it). The caller must write every byte of what it takes: a
+    reused buffer still holds an earlier frame.
+
+    One slot serves one camera. Several cameras may share one object with a
+    slot each (the node does): a frame's buffer is free again once the frame is
+    published, so cameras of the same size then take turns with one buffer
+    instead of keeping one each.
     """
 
-    def __init__(self, reuse: bool = True):
-        self._slot = _Slot()
+    def __init__(self, reuse: bool = True, slots: int = 1):
+        if int(slots) < 1:
+            raise ValueError(f'a ReusableBuffer needs at least one slot; got {slots}')
+        #: The kept buffers, least recently used first.
+        self._slots = [_Slot() for _ in range(int(slots))]
         #: Whether buffers may be reused at all (False: always a new one).
         self.reuse = bool(reuse) and _UNSHARED is not None
         #: How many buffers :meth:`take` reused and how many it made (for tests, the bench).
@@ -88,24 +97,52 @@ class ReusableBuffer:
     def take(self, nbytes: int) -> array.array:
         """Return an ``array.array('B')`` of ``nbytes`` bytes that nothing else holds."""
         nbytes = int(nbytes)
-        slot = self._slot
-        if (self.reuse and slot.value is not None and len(slot.value) == nbytes
-                and sys.getrefcount(slot.value) <= _UNSHARED):
-            self.reused += 1
-            return slot.value
-        slot.value = None  # an unheld old buffer goes back before the new one is made
+        slots = self._slots
+        if self.reuse:
+            for i, slot in enumerate(slots):
+                if (slot.value is not None and len(slot.value) == nbytes
+                        and sys.getrefcount(slot.value) <= _UNSHARED):
+                    slots.append(slots.pop(i))
+                    self.reused += 1
+                    return slot.value
+        # The least recently used slot makes room: an unheld old buffer goes back first.
+        slot = slots.pop(next((i for i, s in enumerate(slots) if s.value is None), 0))
+        slot.value = None
         slot.value = byte_buffer(nbytes)
+        slots.append(slot)
         self.made += 1
         return slot.value
 
     def release(self) -> None:
-        """Forget the kept buffer (its memory goes back once nothing else holds it)."""
-        self._slot.value = None
+        """Forget the kept buffers (their memory goes back once nothing else holds them)."""
+        for slot in self._slots:
+            slot.value = None
 
     @property
     def nbytes(self) -> int:
-        """Return the size of the kept buffer (0: none)."""
-        return 0 if self._slot.value is None else len(self._slot.value)
+        """Return the size of the kept buffers together (0: none)."""
+        return sum(len(slot.value) for slot in self._slots if slot.value is not None)
+
+
+class MessageBuffers:
+    """
+    The reused ``msg.data`` buffers of a frame's payloads: the depth image's and the cloud's.
+
+    A frame processor makes its own (one slot each); the node makes one for all
+    its cameras (a slot per camera) and hands it to every camera's processor,
+    so cameras of one size share their buffers (:class:`ReusableBuffer`).
+    """
+
+    def __init__(self, cameras: int = 1):
+        #: The depth image's ``msg.data`` (depth/image or depth/image_raw).
+        self.depth = ReusableBuffer(slots=cameras)
+        #: The organized cloud's ``msg.data`` (points).
+        self.cloud = ReusableBuffer(slots=cameras)
+
+    def release(self) -> None:
+        """Forget the kept buffers."""
+        self.depth.release()
+        self.cloud.release()
 
 
 def take(buffer: Optional[ReusableBuffer], nbytes: int) -> array.array:

@@ -27,6 +27,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, Point
 
 from . import messages
 from .anchor import ANCHOR_TOPICS, AnchorBuffer, needs_transform
+from .buffers import MessageBuffers
 from .compressed_depth import CompressedDepthEncoder, CompressedDepthOptions, encode_jpeg
 from .diagnostics import assess, FrameStats, LogThrottle, problem_kind, status_info, values
 from .errors import (BadCameraInfoError, BadImageError, DepthNodeError, InvalidDepthError,
@@ -152,9 +153,13 @@ class CameraPipeline:
             self.queue.rate = self.cfg['rate']
 
     # ---------------------------------------------------------------- lifecycle
-    def configure(self, model) -> None:
-        """Make the frame processor and the publishers (lifecycle configure)."""
-        self.processor = FrameProcessor(model)
+    def configure(self, model, buffers: Optional[MessageBuffers] = None) -> None:
+        """
+        Make the frame processor and the publishers (lifecycle configure).
+
+        ``buffers``: the node's message buffers, shared by its cameras.
+        """
+        self.processor = FrameProcessor(model, buffers=buffers)
         self._first_frame_logged = False
         for attr, msg_type, topic in OUTPUTS:
             if attr != 'scan_pub' or self.cfg['publish_scan']:

@@ -36,6 +36,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .anchor import AnchorInput, anchors_of, AnchorStage
+from .buffers import MessageBuffers
 from .camera import Camera, CameraCache, CameraInfoFields, pinhole_camera_info
 from .compressed import decode_compressed
 from .conversions import image_to_array
@@ -134,11 +135,13 @@ class PreparedFrame:
 class FrameProcessor:
     """Runs frames of one camera through a :class:`~depth_node.models.DepthModel`."""
 
-    def __init__(self, model, *, device_payloads: Optional[bool] = None):
+    def __init__(self, model, *, device_payloads: Optional[bool] = None,
+                 buffers: Optional[MessageBuffers] = None):
         self.model = model
         self.cameras = CameraCache()
         self.monitor = StreamMonitor()
-        self.payloads = HostPayloads(model.family)
+        #: ``buffers``: message buffers shared with other cameras' processors (default: own).
+        self.payloads = HostPayloads(model.family, buffers)
         #: Build the payloads on the model's device (default: when it is a CUDA device).
         self.device_payloads = (_model_on_cuda(model) if device_payloads is None
                                 else bool(device_payloads))

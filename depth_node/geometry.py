@@ -226,10 +226,11 @@ class CloudBuilder:
     the previous frame's ``msg.data`` again once nothing holds it any more.
     """
 
-    def __init__(self):
+    def __init__(self, buffer: Optional[ReusableBuffer] = None):
         self._grid: Optional[RayGrid] = None
-        #: The organized cloud's ``msg.data``, reused across frames while nothing holds it.
-        self.buffer = ReusableBuffer()
+        #: The organized cloud's ``msg.data``, reused across frames while nothing holds it
+        #: (its own, or one shared with other cameras' builders).
+        self.buffer = buffer if buffer is not None else ReusableBuffer()
 
     def grid(self, intr: Intrinsics, stride: int) -> RayGrid:
         """Return the cached RayGrid for ``intr`` and ``stride``, rebuilding it on change."""

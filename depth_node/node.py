@@ -45,6 +45,7 @@ import torch
 
 from . import messages
 from .anchor import transform_matrix
+from .buffers import MessageBuffers
 from .camera_pipeline import CameraPipeline
 from .diagnostics import LogThrottle, network_input_text
 from .errors import DepthNodeError, ModelLoadError, ParameterValueError
@@ -286,8 +287,10 @@ class DepthNode(LifecycleNode):
         if cfg['flip_tta'] and not model.supports_flip_tta:
             self._warn(f'flip_tta is only used by ZoeDepth; ignored for {model.family}')
         self.model = model
+        # One buffer per camera and payload, shared: cameras of one size take turns.
+        buffers = MessageBuffers(len(self.pipelines))
         for pipeline in self.pipelines:
-            pipeline.configure(model)
+            pipeline.configure(model, buffers)
         self._state = 'inactive'
         self._info(f'ready: {model.describe()}, network input '
                    f'{network_input_text(model.processor)}, {self._inputs_text()}')
@@ -424,6 +427,8 @@ class DepthNode(LifecycleNode):
                     self._fail(pipeline, out)
                 else:
                     pipeline.publish(pending, out)
+                # Published: its buffers are free for the next camera's frame of the batch.
+                out = pending = None
         except Exception as exc:  # noqa: B902 - the worker must survive any batch
             for index, (pipeline, _) in enumerate(ready):
                 if index not in done:

@@ -9,7 +9,8 @@ flags flying pixels (the edge filter), and encodes the depth image (32FC1 or
 depth, and the colourised depth (only when asked). Its builders keep what
 depends only on the camera (rays, scan bins, filter thresholds) between frames,
 and the depth image and organized cloud buffers, which the next frame writes
-again once nothing holds them (:mod:`depth_node.buffers`).
+again once nothing holds them (:mod:`depth_node.buffers`; the node's cameras
+share theirs).
 The same stage on the inference device is :mod:`depth_node.device_payloads`.
 """
 
@@ -17,7 +18,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .buffers import ReusableBuffer
+from .buffers import MessageBuffers
 from .camera import CameraInfoFields, decimated_camera_info_fields
 from .conversions import depth_to_image_fields
 from .errors import BadImageError, InvalidDepthError
@@ -33,14 +34,15 @@ from .visualize import colorize_depth_bgr
 class HostPayloads:
     """Decimation, edge filter, depth image, cloud, scan and colourised depth on the host."""
 
-    def __init__(self, family: str = 'the model'):
+    def __init__(self, family: str = 'the model', buffers: Optional[MessageBuffers] = None):
         #: Named in the line of a frame without finite depth.
         self.family = family
-        self.clouds = CloudBuilder()
+        buffers = buffers if buffers is not None else MessageBuffers()
+        self.clouds = CloudBuilder(buffers.cloud)
         self.edges = EdgeFilter()
         self.scans = ScanBuilder()
         #: The depth image's ``msg.data``, reused across frames while nothing holds it.
-        self.depth_buffer = ReusableBuffer()
+        self.depth_buffer = buffers.depth
 
     def encode(self, pixels, rgb_order, depth: np.ndarray, intr: Intrinsics,
                info_fields: CameraInfoFields, opts: OutputOptions, timings: dict,

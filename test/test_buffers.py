@@ -140,3 +140,20 @@ def test_published_buffer_may_be_rewritten_once_publish_returns(ros_context):
     finally:
         executor.shutdown()
         node.destroy_node()
+
+
+def test_slots_keep_one_buffer_per_size_and_forget_the_least_recently_used():
+    """Cameras of several sizes share one object: a slot each, reused in turn."""
+    shared = ReusableBuffer(slots=2)
+    addresses = {}
+    for size in (64, 32, 64, 32):
+        buf = shared.take(size)
+        addresses.setdefault(size, buf.buffer_info()[0])
+        assert buf.buffer_info()[0] == addresses[size]
+        del buf
+    assert (shared.made, shared.reused, shared.nbytes) == (2, 2, 96)
+    shared.take(16)  # a third size: the least recently used buffer (64 bytes) is forgotten
+    assert shared.nbytes == 48 and shared.made == 3
+    assert shared.take(32).buffer_info()[0] == addresses[32]
+    with pytest.raises(ValueError, match='at least one slot'):
+        ReusableBuffer(slots=0)

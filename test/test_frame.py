@@ -192,3 +192,39 @@ def test_payload_buffers_are_reused_only_once_the_outputs_are_dropped(da_model):
     assert bytes(third.depth_data) == bytes(expected.depth_data)
     assert bytes(third.cloud.data) == bytes(expected.cloud.data)
     np.testing.assert_array_equal(third.scan.ranges, expected.scan.ranges)
+
+
+def test_cameras_of_one_size_share_their_buffers_and_batch_as_if_alone(da_model):
+    """
+    Three cameras of one size in one batch, with their own calibrations, as the node runs them.
+
+    Each frame is published (its bytes read) and dropped before the next one is
+    finished, as the node's worker does: the three take turns with one depth and one
+    cloud buffer. Every output is byte for byte that of its camera's frame run alone
+    (the decoder runs one image at a time, so a batch changes no numerics).
+    """
+    from depth_node.buffers import MessageBuffers
+    from depth_node.frame import process_batch
+    shared = MessageBuffers(3)
+    processors = [FrameProcessor(da_model, buffers=shared) for _ in range(3)]
+    infos = [pinhole_camera_info(Intrinsics(W, H, 60.0 + k, 58.0 - k, 31.5 + k, 23.5 - k))
+             for k in range(3)]
+    opts = OutputOptions(scan=True)
+    alone = []
+    for k in range(3):
+        out = FrameProcessor(da_model).process_pixels(textured_image(H, W, 10 + k), (0, 1, 2),
+                                                      infos[k], opts)
+        alone.append((bytes(out.depth_data), bytes(out.cloud.data), out.scan.ranges.tobytes()))
+    for step in range(2):
+        prepared = [(p, p.prepare_pixels(textured_image(H, W, 10 + k), (0, 1, 2), infos[k],
+                                         opts)) for k, p in enumerate(processors)]
+        published = {}
+        for index, out in process_batch(da_model, prepared):
+            assert not isinstance(out, BaseException), out
+            assert out.timings.get('batch') == 3
+            published[index] = (bytes(out.depth_data), bytes(out.cloud.data),
+                                out.scan.ranges.tobytes())
+            out = None
+        assert [published[k] for k in range(3)] == alone, step
+    assert (shared.depth.made, shared.cloud.made) == (1, 1)
+    assert (shared.depth.reused, shared.cloud.reused) == (5, 5)

@@ -24,12 +24,12 @@ from rclpy.parameter import Parameter
 pytestmark = pytest.mark.skipif(node_executable() is None,
                                 reason='the depth_node executable is not installed')
 
-#: name -> (width, height, fx, frame_id): sizes of other aspect ratios, so each camera's
-#: network input differs from the others' (one network pass each, batch of one).
+#: name -> (width, height, fx, frame_id): front and side of one size with their own focal
+#: (one network pass for both, a batch of two), rear of another aspect ratio (its own pass).
 CAMERAS = {
     'front': (64, 48, 60.0, 'front_color_optical_frame'),
     'rear': (80, 48, 75.0, 'rear_color_optical_frame'),
-    'side': (48, 48, 40.0, 'side_color_optical_frame'),
+    'side': (64, 48, 40.0, 'side_color_optical_frame'),
 }
 
 

@@ -54,13 +54,15 @@ def feed(context, procs, namespaces, names, args) -> None:
         while time.monotonic() < end:
             k += 1
             t0 = time.monotonic()
-            for peer in peers:
+            for i, peer in enumerate(peers):
                 stamp = (k, 0)
                 frame = f'{peer.camera or "camera"}_optical_frame'
+                # Each camera its own calibration, as real ones have: nothing per camera
+                # is shared by equal intrinsics.
                 peer.publish(rgb_image(args.width, args.height, rgb, stamp=stamp,
                                        frame_id=frame),
-                             camera_info(args.width, args.height, 900.0, 900.0,
-                                         (args.width - 1) / 2, (args.height - 1) / 2,
+                             camera_info(args.width, args.height, 900.0 + i, 900.0 + i,
+                                         (args.width - 1) / 2 + i, (args.height - 1) / 2 - i,
                                          stamp=stamp, frame_id=frame))
             time.sleep(max(0.0, period - (time.monotonic() - t0)))
         for peer in peers:

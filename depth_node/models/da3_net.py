@@ -359,11 +359,24 @@ class DepthAnything3Net(nn.Module):
         return self
 
     def forward(self, pixel_values: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Run backbone and head; see the class docstring."""
+        """
+        Run the backbone on the whole batch, the head one image at a time.
+
+        The head works at up to the input's full resolution, where one image's
+        activations are the largest buffers of a frame: decoding the images one
+        by one keeps that peak at one image's however large the batch (the
+        backbone, on patch tokens, is where batching pays).
+        """
         height, width = pixel_values.shape[-2:]
         feats = [f.float() for f in self.backbone(pixel_values)]
-        out = self.head(feats, height, width)
-        result = {'predicted_depth': out['depth']}
-        if 'sky' in out:
-            result['sky'] = out['sky']
+        outs = [self.head([f[i:i + 1] for f in feats], height, width)
+                for i in range(pixel_values.shape[0])]
+        result = {'predicted_depth': _joined([out['depth'] for out in outs])}
+        if 'sky' in outs[0]:
+            result['sky'] = _joined([out['sky'] for out in outs])
         return result
+
+
+def _joined(items: List[torch.Tensor]) -> torch.Tensor:
+    """Return the per-image tensors as one batch (the tensor itself for one image)."""
+    return items[0] if len(items) == 1 else torch.cat(items)

@@ -24,6 +24,7 @@ import math
 from typing import Optional, Tuple
 
 import torch
+from transformers.modeling_outputs import DepthEstimatorOutput
 
 from .base import DepthModel, Focal, RESAMPLE_MODES, rescaled, resize_depth, resize_image
 from ..errors import ModelLoadError, ParameterValueError
@@ -83,6 +84,32 @@ class DepthAnythingModel(DepthModel):
 
     family = 'depth_anything_v2_metric'
 
+    def __init__(self, net: torch.nn.Module, processor: dict, **kwargs):
+        super().__init__(net, processor, **kwargs)
+        compiled = torch.compile if kwargs.get('compile_net') else (lambda module: module)
+        self._encoder = compiled(net.backbone)
+        self._decoder = compiled(_Decoder(net))
+
+    def forward(self, pixel_values: torch.Tensor) -> DepthEstimatorOutput:
+        """
+        Run the network: the encoder on the whole batch, the decoder one image at a time.
+
+        The same operations as transformers' ``DepthAnythingForDepthEstimation``
+        for one image. The ViT encoder works on patch tokens, where a batch of
+        cameras costs little memory and batching pays; the DPT decoder (neck and
+        head) works at up to the network input's full resolution, where one
+        image's activations are the largest buffers of a frame (about 90 MB at
+        924x518 with the tiny test model, several times that with the real
+        ones). Decoding the images one by one keeps that peak at one image's
+        however many cameras share the batch (doc/several_cameras.md).
+        """
+        features = self._encoder.forward_with_filtered_kwargs(pixel_values).feature_maps
+        height, width = pixel_values.shape[-2:]
+        depths = [self._decoder([f[i:i + 1] for f in features], height, width)
+                  for i in range(pixel_values.shape[0])]
+        return DepthEstimatorOutput(predicted_depth=depths[0] if len(depths) == 1
+                                    else torch.cat(depths))
+
     @property
     def max_depth(self) -> float:
         """Return the head's depth range in metres (``config.max_depth``)."""
@@ -139,3 +166,19 @@ class DepthAnythingModel(DepthModel):
                     'focal: set reference_focal > 0 or focal_scaling:=false')
             depth = depth * (focal_at(focal, ctx['in_size'], ctx['net_size']) / ref)
         return resize_depth(depth, ctx['in_size'], 'bicubic')
+
+
+class _Decoder(torch.nn.Module):
+    """The DPT neck and head of a Depth Anything network: encoder features in, depth out."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.neck = net.neck
+        self.head = net.head
+        self.patch_size = int(net.config.patch_size)
+
+    def forward(self, features, height: int, width: int) -> torch.Tensor:
+        """Return the predicted depth (``B x h x w``) of a ``height x width`` network input."""
+        patch_height, patch_width = height // self.patch_size, width // self.patch_size
+        return self.head(self.neck(features, patch_height, patch_width),
+                         patch_height, patch_width)
