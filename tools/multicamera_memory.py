@@ -8,8 +8,12 @@ Starts the installed ``depth_node`` (tiny Depth Anything checkpoint unless
 ``--model``) on a private ROS domain, feeds every camera 1280x720 rgb8 frames
 with camera_info at ``--rate`` Hz over RELIABLE topics for ``--seconds``, then
 reads each process's private memory (``Private_Clean + Private_Dirty`` of
-``/proc/<pid>/smaps_rollup``: what the process alone holds) and PSS. Prints one
-table row per configuration and a JSON line::
+``/proc/<pid>/smaps_rollup``: what the process alone holds) and PSS. Every
+configuration runs ``--repeat`` times, interleaved (glibc keeps a process's
+freed buffers, and how much it keeps varies from run to run by tens of MiB);
+the cameras have their own calibrations. Prints each run, the medians,
+the memory per extra camera from the medians, the least-squares slope over the
+one-process configurations, and a JSON line::
 
     .venv/bin/python tools/multicamera_memory.py --cameras 1 2 4
 """
@@ -18,12 +22,14 @@ import argparse
 import json
 import os
 from pathlib import Path
+import statistics
 import sys
 import tempfile
 import time
 
 from depth_node.testing.blackbox import camera_info, NodeProcess, rgb_image, RosPeer
 from depth_node.testing.tiny_models import make_depth_anything, textured_image
+import numpy as np
 import rclpy
 
 
@@ -101,6 +107,16 @@ def measure(context, domain_id, model, count, one_process, args) -> dict:
             'rss_mib': round(sum(m['rss_mib'] for m in memory), 1)}
 
 
+def summary(runs: list) -> dict:
+    """Return the medians of one configuration's runs, with the range of private memory."""
+    private = [r['private_mib'] for r in runs]
+    row = {key: runs[0][key] for key in ('cameras', 'processes', 'layout')}
+    for key in ('private_mib', 'pss_mib', 'rss_mib'):
+        row[key] = round(statistics.median(r[key] for r in runs), 1)
+    row['private_mib_runs'] = private
+    return row
+
+
 def main(argv=None) -> int:
     """Measure and print the table and a JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -110,30 +126,53 @@ def main(argv=None) -> int:
     parser.add_argument('--height', type=int, default=720)
     parser.add_argument('--rate', type=float, default=10.0, help='Hz per camera')
     parser.add_argument('--seconds', type=float, default=10.0, help='feeding time per run')
+    parser.add_argument('--repeat', type=int, default=3,
+                        help='runs of every configuration, interleaved; medians are reported')
     parser.add_argument('--domain', type=int, default=150 + os.getpid() % 50)
     args = parser.parse_args(argv)
+    if 1 not in args.cameras or args.repeat < 1:
+        parser.error('--cameras must include 1 (the reference) and --repeat be at least 1')
     model = args.model or make_depth_anything(Path(tempfile.mkdtemp(prefix='tiny_da_')))
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=args.domain)
-    rows = []
+    load_start = os.getloadavg()
+    configs = [(count, one_process) for count in args.cameras
+               for one_process in ((True,) if count == 1 else (True, False))]
+    runs = {config: [] for config in configs}
     try:
-        for count in args.cameras:
-            for one_process in ((True,) if count == 1 else (True, False)):
-                rows.append(dict(measure(context, args.domain, model, count, one_process, args),
-                                 layout='one process' if one_process else 'one per camera'))
-                print(f"{rows[-1]['cameras']} camera(s), {rows[-1]['layout']:<15}"
-                      f" private {rows[-1]['private_mib']:8.1f} MiB"
-                      f"  PSS {rows[-1]['pss_mib']:8.1f} MiB", flush=True)
+        for repeat in range(args.repeat):
+            for count, one_process in configs:
+                result = dict(measure(context, args.domain, model, count, one_process, args),
+                              layout='one process' if one_process else 'one per camera')
+                runs[(count, one_process)].append(result)
+                print(f"run {repeat + 1}: {count} camera(s), {result['layout']:<15}"
+                      f" private {result['private_mib']:8.1f} MiB"
+                      f"  PSS {result['pss_mib']:8.1f} MiB", flush=True)
     finally:
         rclpy.try_shutdown(context=context)
-    single = next(r for r in rows if r['cameras'] == 1)
+    rows = [summary(runs[config]) for config in configs]
+    single = rows[0]
+    one = [r for r in rows if r['layout'] == 'one process']
+    for row in one[1:]:
+        row['private_mib_per_extra_camera'] = round(
+            (row['private_mib'] - single['private_mib']) / (row['cameras'] - 1), 1)
+    fit = None
+    if len(one) > 1:  # least squares over the one-process medians: MiB per camera
+        fit = round(float(np.polyfit([r['cameras'] for r in one],
+                                     [r['private_mib'] for r in one], 1)[0]), 1)
+    print('medians of', args.repeat, 'runs:')
     for row in rows:
-        if row['layout'] == 'one process' and row['cameras'] > 1:
-            row['private_mib_per_extra_camera'] = round(
-                (row['private_mib'] - single['private_mib']) / (row['cameras'] - 1), 1)
-    print(json.dumps({'load_average': os.getloadavg(), 'width': args.width,
-                      'height': args.height, 'rate_hz': args.rate, 'rows': rows}))
+        extra = row.get('private_mib_per_extra_camera')
+        print(f"{row['cameras']} camera(s), {row['layout']:<15} private "
+              f"{row['private_mib']:8.1f} MiB (runs {row['private_mib_runs']})"
+              + (f', {extra:.1f} MiB per extra camera' if extra is not None else ''))
+    if fit is not None:
+        print(f'one process, private memory per camera (least-squares slope): {fit:.1f} MiB')
+    print(json.dumps({'load_average': {'start': load_start, 'end': os.getloadavg()},
+                      'width': args.width, 'height': args.height, 'rate_hz': args.rate,
+                      'repeat': args.repeat, 'private_mib_per_camera_fit': fit,
+                      'rows': rows}))
     return 0
 
 

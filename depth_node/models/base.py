@@ -338,7 +338,8 @@ class DepthModel:
             except Exception as exc:  # noqa: B902 - the item's own failure, reported
                 yield index, exc
                 continue
-            prepared.append((index, image, pixel_values, ctx))
+            prepared.append([index, image, pixel_values, ctx])
+        pixel_values = image = None  # only the items hold them (a batch drops its inputs as it runs)
         for batch in _batches(prepared, 1 if self.flip_tta else max_batch):
             yield from self._run_batch(batch, requests)
 
@@ -351,10 +352,12 @@ class DepthModel:
         try:
             with torch.inference_mode():
                 with self._stage(timings, 'network'):
-                    if len(batch) == 1:
-                        outputs = self.forward(batch[0][2])
-                    else:
-                        outputs = self.forward(torch.cat([item[2] for item in batch]))
+                    pixel_values = (batch[0][2] if len(batch) == 1
+                                    else torch.cat([item[2] for item in batch]))
+                    for item in batch:  # the batch holds the only copy while the net runs
+                        item[2] = None
+                    outputs = self.forward(pixel_values)
+                    del pixel_values
         except Exception as exc:  # noqa: B902 - every item of the batch fails with it
             for index, *_ in batch:
                 yield index, exc

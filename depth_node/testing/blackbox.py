@@ -219,7 +219,8 @@ class RosPeer(Feeder):
         self.state_client = self.create_client(GetState, f'{self.fqn}/get_state')
         self.spinner = SingleThreadedExecutor(context=context)
         self.spinner.add_node(self)
-        self.thread = threading.Thread(target=self.spinner.spin, daemon=True)
+        self._closing = False
+        self.thread = threading.Thread(target=self._spin, daemon=True)
         self.thread.start()
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
@@ -361,8 +362,16 @@ class RosPeer(Feeder):
         """Return the lifecycle state label (``unconfigured``, ``inactive``, ``active``...)."""
         return self._call(self.state_client, GetState.Request(), timeout).current_state.label
 
+    def _spin(self) -> None:
+        try:
+            self.spinner.spin()
+        except Exception:  # noqa: B902 - rclpy's handles go while close() shuts the executor
+            if not self._closing:
+                raise
+
     def close(self) -> None:
         """Stop spinning and destroy the peer node."""
+        self._closing = True
         self.spinner.shutdown(timeout_sec=5.0)
         self.thread.join(timeout=5.0)
         self.destroy_node()
