@@ -339,7 +339,7 @@ class DepthModel:
                 yield index, exc
                 continue
             prepared.append([index, image, pixel_values, ctx])
-        pixel_values = image = None  # only the items hold them (a batch drops its inputs as it runs)
+        pixel_values = image = None  # only the items hold them (a batch drops its inputs)
         for batch in _batches(prepared, 1 if self.flip_tta else max_batch):
             yield from self._run_batch(batch, requests)
 
