@@ -80,6 +80,10 @@ SPAN_FOCAL = 300.0
 BLOCK_PIXELS = 1 << 17
 
 
+#: Per-thread scratch buffers of the numpy/OpenCV mask (one band of rows), for every filter.
+_SCRATCH = threading.local()
+
+
 def span_for(focal: float) -> int:
     """Return the span (pixels between the compared pixels) for a focal length in pixels."""
     return max(1, int(math.ceil(float(focal) / SPAN_FOCAL - 1e-9)))
@@ -147,14 +151,14 @@ class EdgeFilter:
     Flags flying pixels (depth ramps) of depth maps; see the module docstring.
 
     Thresholds are cached for the last camera and angle, and small scratch buffers
-    (one band of rows) per thread, so calling :meth:`mask` on every frame of one
-    camera costs only the per-frame arithmetic.
+    (one band of rows) per thread, shared by every filter of the process (a thread
+    runs one filter at a time: the node's cameras, one after the other), so calling
+    :meth:`mask` on every frame of one camera costs only the per-frame arithmetic.
     """
 
     def __init__(self, min_angle_deg: float = DEFAULT_MIN_ANGLE):
         self.min_angle = float(min_angle_deg)
         self._thresholds: Optional[EdgeThresholds] = None
-        self._scratch = threading.local()
 
     def thresholds(self, intr: Intrinsics) -> EdgeThresholds:
         """Return the thresholds for ``intr`` and the current angle, recomputing on change."""
@@ -220,10 +224,10 @@ class EdgeFilter:
         cv2.compare(r, high, cv2.CMP_GT, dst=down)
 
     def _buffers(self, rows: int, width: int) -> Tuple[np.ndarray, ...]:
-        """Return this thread's flat scratch buffers (ratio, rise, fall, both) for a band."""
-        scratch = self._scratch
+        """Return this thread's flat scratch buffers (ratio, rise, fall, both), a band or more."""
+        scratch = _SCRATCH
         size = rows * width
-        if getattr(scratch, 'size', 0) != size:
+        if getattr(scratch, 'size', 0) < size:  # cameras of other sizes: the largest band
             scratch.buffers = (np.empty(size, np.float32), np.empty(size, np.uint8),
                                np.empty(size, np.uint8), np.empty(size, np.uint8))
             scratch.size = size
