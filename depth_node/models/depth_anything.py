@@ -98,7 +98,7 @@ class DepthAnythingModel(DepthModel):
         for one image. The ViT encoder works on patch tokens, where a batch of
         cameras costs little memory and batching pays; the DPT decoder (neck and
         head) works at up to the network input's full resolution, where one
-        image's activations are the largest buffers of a frame (about 90 MB at
+        image's activations are the largest buffers of a frame (about 70 MiB at
         924x518 with the tiny test model, several times that with the real
         ones). Decoding the images one by one keeps that peak at one image's
         however many cameras share the batch (doc/several_cameras.md).
