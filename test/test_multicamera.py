@@ -211,8 +211,12 @@ def test_a_silent_and_a_hostile_camera_leave_the_other_alone(
                            'rear drops')
         rear_diag = rear.peer.next_diag()
         assert rear_diag['frames_published'] == '0'
-        assert int(rear_diag['dropped.bad_image']) >= 8, rear_diag
-        assert int(rear_diag['dropped.bad_camera_info']) >= 4, rear_diag
+        # Each bad frame is dropped for its fault, or superseded by the next one when the
+        # worker was busy (a loaded machine): nothing else, and each fault seen.
+        drops = {reason: int(rear_diag.get(f'dropped.{reason}', 0))
+                 for reason in ('bad_image', 'bad_camera_info', 'superseded')}
+        assert sum(drops.values()) == int(rear_diag['frames_dropped']) >= 12, rear_diag
+        assert drops['bad_image'] >= 4 and drops['bad_camera_info'] >= 2, drops
         side_diag = side.peer.next_diag()
         assert side_diag['frames_received'] == '0'
         assert side_diag['_message'] == 'no images received on /mc_hostile/side/image'
