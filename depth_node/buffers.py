@@ -139,11 +139,6 @@ class MessageBuffers:
         #: The organized cloud's ``msg.data`` (points).
         self.cloud = ReusableBuffer(slots=cameras)
 
-    def release(self) -> None:
-        """Forget the kept buffers."""
-        self.depth.release()
-        self.cloud.release()
-
 
 def take(buffer: Optional[ReusableBuffer], nbytes: int) -> array.array:
     """Return the buffer's ``nbytes`` bytes to write, or new zero-filled ones (``buffer`` None)."""

@@ -87,7 +87,7 @@ class DepthAnythingModel(DepthModel):
     def __init__(self, net: torch.nn.Module, processor: dict, **kwargs):
         super().__init__(net, processor, **kwargs)
         compiled = torch.compile if kwargs.get('compile_net') else (lambda module: module)
-        self._encoder = compiled(net.backbone)
+        self._encoder = compiled(_Encoder(net))
         self._decoder = compiled(_Decoder(net))
 
     def forward(self, pixel_values: torch.Tensor) -> DepthEstimatorOutput:
@@ -103,7 +103,7 @@ class DepthAnythingModel(DepthModel):
         ones). Decoding the images one by one keeps that peak at one image's
         however many cameras share the batch (doc/several_cameras.md).
         """
-        features = self._encoder.forward_with_filtered_kwargs(pixel_values).feature_maps
+        features = self._encoder(pixel_values)
         height, width = pixel_values.shape[-2:]
         depths = [self._decoder([f[i:i + 1] for f in features], height, width)
                   for i in range(pixel_values.shape[0])]
@@ -166,6 +166,18 @@ class DepthAnythingModel(DepthModel):
                     'focal: set reference_focal > 0 or focal_scaling:=false')
             depth = depth * (focal_at(focal, ctx['in_size'], ctx['net_size']) / ref)
         return resize_depth(depth, ctx['in_size'], 'bicubic')
+
+
+class _Encoder(torch.nn.Module):
+    """The ViT backbone of a Depth Anything network: images in, the neck's feature maps out."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.backbone = net.backbone
+
+    def forward(self, pixel_values: torch.Tensor):
+        """Return the backbone's feature maps (one ``B x tokens x C`` tensor per stage)."""
+        return self.backbone.forward_with_filtered_kwargs(pixel_values).feature_maps
 
 
 class _Decoder(torch.nn.Module):
